@@ -1,0 +1,65 @@
+"""The offline demo model: deterministic, no network, able to use the built-in tools."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+
+from chat.llm.base import Finish, LLMEvent, LLMRequest, Started, TextDelta, ToolCall
+
+ARITHMETIC = re.compile(r"(?:what\s+is|what's|calculate|compute)\s+([-+*/^().\d\s×÷%]+?)\s*\??\s*$", re.I)
+TIME = re.compile(r"\btime\b.*?\bin\s+([A-Za-z_]+(?:/[A-Za-z_]+)*)", re.I)
+CONVERT = re.compile(r"convert\s+(-?[\d.]+)\s*([a-zA-Z°]+)\s+(?:to|in|into)\s+([a-zA-Z°]+)", re.I)
+
+
+class DemoModel:
+    """Recognises a few requests and calls the built-in tools for them; otherwise it explains itself."""
+
+    provider = "demo"
+    model = "offline-demo"
+
+    def __init__(self, token_delay: float = 0.0) -> None:
+        self.token_delay = token_delay
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[LLMEvent]:
+        yield Started(self.provider, self.model)
+        last = request.messages[-1]
+        available = {tool.name for tool in request.tools}
+        if last.role == "tool":
+            text = self._answer_from_tool(last.content, last.is_error)
+        else:
+            call = self._tool_call_for(last.content, available)
+            if call is not None:
+                yield call
+                yield Finish("tool_calls", {"input_tokens": 0, "output_tokens": 0})
+                return
+            text = (
+                "I am the offline demo model, so I can only do a few things: arithmetic "
+                '("what is 12*7"), the time somewhere ("time in Europe/Paris") and unit conversion '
+                '("convert 5 km to mi"). Configure an LLM provider to chat for real.'
+            )
+        for token in re.findall(r"\S+\s*", text):
+            yield TextDelta(token)
+            if self.token_delay:
+                await asyncio.sleep(self.token_delay)
+        yield Finish("stop", {"input_tokens": 0, "output_tokens": len(text.split())})
+
+    @staticmethod
+    def _tool_call_for(text: str, available: set[str]) -> ToolCall | None:
+        call_id = f"demo_{uuid.uuid4().hex[:12]}"
+        if (m := ARITHMETIC.search(text)) and "builtin__calculator" in available:
+            return ToolCall(call_id, "builtin__calculator", {"expression": m.group(1).strip()})
+        if (m := TIME.search(text)) and "builtin__current_time" in available:
+            return ToolCall(call_id, "builtin__current_time", {"timezone": m.group(1)})
+        if (m := CONVERT.search(text)) and "builtin__convert_units" in available:
+            value, source, target = m.groups()
+            return ToolCall(call_id, "builtin__convert_units", {"value": float(value), "from_unit": source, "to_unit": target})
+        return None
+
+    @staticmethod
+    def _answer_from_tool(result: str, is_error: bool) -> str:
+        if is_error:
+            return f"The tool reported an error: {result}"
+        return f"The answer is **{result}**."

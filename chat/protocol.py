@@ -1,0 +1,130 @@
+"""Every socket frame: parsing, validation and the stable error codes (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+
+class ErrorCode:
+    INVALID_JSON = "invalid_json"
+    INVALID_FRAME = "invalid_frame"
+    UNKNOWN_TYPE = "unknown_type"
+    TOO_LARGE = "too_large"
+    BINARY_NOT_SUPPORTED = "binary_not_supported"
+    NOT_FOUND = "not_found"
+    BUSY = "busy"
+    RATE_LIMITED = "rate_limited"
+    NOT_STREAMING = "not_streaming"
+    INTERNAL = "internal_error"
+
+
+class ClientError(Exception):
+    """Raised anywhere while handling a frame; the consumer turns it into one error frame."""
+
+    def __init__(self, code: str, message: str, client_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.client_id = client_id
+
+
+ClientId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+ConversationId = Annotated[int, Field(gt=0, strict=True)]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MessageSend(_Frame):
+    type: Literal["message.send"]
+    conversation_id: ConversationId | None = None
+    client_id: ClientId
+    text: Annotated[str, Field(min_length=1)]
+
+
+class GenerationStop(_Frame):
+    type: Literal["generation.stop"]
+    conversation_id: ConversationId
+
+
+class ConversationOpen(_Frame):
+    type: Literal["conversation.open"]
+    conversation_id: ConversationId
+    last_seq: Annotated[int, Field(ge=0, strict=True)] = 0
+
+
+class ToolConfirm(_Frame):
+    type: Literal["tool.confirm"]
+    conversation_id: ConversationId
+    call_id: Annotated[str, Field(min_length=1, max_length=128)]
+    allow: bool
+
+
+class Ping(_Frame):
+    type: Literal["ping"]
+    nonce: Annotated[str, Field(max_length=64)] | None = None
+
+
+ClientFrame = MessageSend | GenerationStop | ConversationOpen | ToolConfirm | Ping
+_FRAMES: dict[str, type[_Frame]] = {
+    "message.send": MessageSend,
+    "generation.stop": GenerationStop,
+    "conversation.open": ConversationOpen,
+    "tool.confirm": ToolConfirm,
+    "ping": Ping,
+}
+_ADAPTERS = {name: TypeAdapter(model) for name, model in _FRAMES.items()}
+
+
+def parse(raw: str, *, max_bytes: int, max_text_chars: int) -> ClientFrame:
+    """Turn one text frame into a validated frame object, or raise ClientError saying what is wrong."""
+    if len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise ClientError(ErrorCode.TOO_LARGE, f"Frame is larger than {max_bytes} bytes.")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
+        raise ClientError(ErrorCode.INVALID_JSON, "Frame is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ClientError(ErrorCode.INVALID_FRAME, "Frame must be a JSON object.")
+    client_id = data.get("client_id") if isinstance(data.get("client_id"), str) else None
+    kind = data.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise ClientError(ErrorCode.INVALID_FRAME, "Frame has no 'type'.", client_id)
+    if kind not in _ADAPTERS:
+        raise ClientError(ErrorCode.UNKNOWN_TYPE, f"Unknown frame type {kind[:40]!r}.", client_id)
+    try:
+        frame = _ADAPTERS[kind].validate_python(data)
+    except ValidationError as exc:
+        raise ClientError(ErrorCode.INVALID_FRAME, _describe(exc), client_id) from None
+    if isinstance(frame, MessageSend):
+        if not frame.text.strip():
+            raise ClientError(ErrorCode.INVALID_FRAME, "Message text is empty.", frame.client_id)
+        if len(frame.text) > max_text_chars:
+            raise ClientError(
+                ErrorCode.TOO_LARGE, f"Message is longer than {max_text_chars} characters.", frame.client_id
+            )
+    return frame
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error["loc"]) or "frame"
+        message = "unexpected field" if error["type"] == "extra_forbidden" else error["msg"]
+        parts.append(f"{where}: {message}")
+    return "Invalid frame: " + "; ".join(parts)
+
+
+def error_frame(
+    code: str, message: str, *, client_id: str | None = None, conversation_id: int | None = None
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if client_id is not None:
+        frame["client_id"] = client_id
+    if conversation_id is not None:
+        frame["conversation_id"] = conversation_id
+    return frame
