@@ -1,0 +1,433 @@
+"""A scripted OpenAI-compatible LLM server on a loopback port, for tests that cross a process.
+
+It speaks the real wire format at the real path (`POST /v1/chat/completions`, `stream: true`,
+chunked `text/event-stream` of `data:` chunks ending in `data: [DONE]`, built by
+`chat.testing.wire`), answers each request with the next scripted reply, and records every
+request so a test can assert on what the site sent.
+
+    with FakeLLMServer() as fake:
+        fake.script(tool_call_reply("builtin__calculator", {"expression": "12*7"}), text_reply("It is ", "84."))
+        ...  # point LLM_PROVIDERS at fake.base_url, drive the site
+        assert fake.requests[1].body["messages"][-1]["role"] == "tool"
+
+Replies are built from steps: text chunks, tool calls with their arguments split across chunks,
+pauses between chunks, a `Hold` that waits until the test calls `release(name)`, and HTTP errors.
+Run it alone with `python -m chat.testing.fake_llm_server --port 8001` (answers with an echo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import select
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from chat.testing import wire
+
+DEFAULT_MODEL = "fake-model"
+# A held or paused stream gives up after this long, so a forgotten release never hangs a run.
+MAX_WAIT_SECONDS = 60.0
+_POLL_SECONDS = 0.02
+
+
+# --- script steps -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Wait this long before the next chunk (the client sees tokens arrive one after another)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Stop sending until the test calls `release(name)` (or the client goes away)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One raw SSE frame, sent as is (a wire-format chunk, `[DONE]`, or deliberate garbage)."""
+
+    text: str
+
+
+Step = Pause | Hold | Frame
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one request gets: a stream of steps, or (status != 200) an error body."""
+
+    steps: tuple[Step, ...] = ()
+    status: int = 200
+    error_body: dict[str, Any] | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _frames(chunks: Iterable[dict[str, Any]], done: bool = False) -> list[Frame]:
+    return [Frame(text) for text in wire.openai_sse_frames(chunks, done=done)]
+
+
+def _paced(frames: list[Frame], delay: float) -> list[Step]:
+    steps: list[Step] = []
+    for frame in frames:
+        if delay and steps:
+            steps.append(Pause(delay))
+        steps.append(frame)
+    return steps
+
+
+def text_reply(
+    *items: str | Pause | Hold,
+    delay: float = 0.0,
+    model: str = DEFAULT_MODEL,
+    usage: tuple[int, int] | None = (12, 8),
+    done: bool = True,
+) -> Reply:
+    """A streamed text reply: each string is one content chunk, `delay` seconds apart.
+
+    Pause and Hold items may sit between the strings; done=False ends without `[DONE]`.
+    """
+    steps: list[Step] = [*_frames([wire.openai_chunk({"role": "assistant", "content": ""}, model=model)])]
+    for item in items:
+        if isinstance(item, str):
+            if delay:
+                steps.append(Pause(delay))
+            steps += _frames([wire.openai_chunk({"content": item}, model=model)])
+        else:
+            steps.append(item)
+    tail = [wire.openai_chunk({}, finish_reason="stop", model=model)]
+    if usage is not None:
+        tail.append(wire.openai_usage_chunk(*usage, model=model))
+    steps += _frames(tail, done=done)
+    return Reply(tuple(steps))
+
+
+def split_json(arguments: dict[str, Any], parts: int) -> list[str]:
+    """The JSON text of `arguments` cut into `parts` fragments, the way providers stream it."""
+    text = json.dumps(arguments)
+    size = max(1, -(-len(text) // max(1, parts)))
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def tool_call_reply(
+    name: str,
+    arguments: dict[str, Any],
+    *,
+    call_id: str = "call_1",
+    parts: int = 3,
+    delay: float = 0.0,
+    model: str = DEFAULT_MODEL,
+    usage: tuple[int, int] | None = (20, 10),
+) -> Reply:
+    """A streamed tool call whose arguments arrive split across `parts` chunks."""
+    chunks = wire.openai_tool_call_chunks(call_id, name, split_json(arguments, parts), model=model)
+    if usage is not None:
+        chunks.append(wire.openai_usage_chunk(*usage, model=model))
+    return Reply(tuple(_paced(_frames(chunks, done=True), delay)))
+
+
+def error_reply(
+    status: int, message: str = "The fake LLM is overloaded.", *, retry_after: float | None = None
+) -> Reply:
+    """An HTTP error with OpenAI's JSON error body (and Retry-After when given)."""
+    headers = (("Retry-After", f"{retry_after:g}"),) if retry_after is not None else ()
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return Reply(status=status, error_body=wire.openai_error_body(message, type=kind), headers=headers)
+
+
+def raw_reply(*steps: Step) -> Reply:
+    """A stream of exactly these steps (for malformed or truncated streams)."""
+    return Reply(tuple(steps))
+
+
+# --- recording ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the server saw it, and how its response ended."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    outcome: str = "open"  # open, complete, client_closed, error
+    events: list[str] = field(default_factory=list)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.body.get("messages", [])) if isinstance(self.body, dict) else []
+
+
+class _ClientGone(Exception):
+    pass
+
+
+# --- the server ---------------------------------------------------------------------------------
+
+
+class FakeLLMServer:
+    """The scripted server: `script()` queues replies, `requests` lists what arrived."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, default: Callable[[dict], Reply] | None = None) -> None:
+        self._lock = threading.Condition()
+        self._replies: deque[Reply] = deque()
+        self._holds: dict[str, threading.Event] = {}
+        self._held: set[str] = set()
+        self._default = default
+        self.requests: list[RecordedRequest] = []
+        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        """The base URL a provider config wants (`.../v1`)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeLLMServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="fake-llm", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.reset()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # scripting
+
+    def script(self, *replies: Reply) -> None:
+        """Queue replies; each request to /v1/chat/completions takes the next one."""
+        with self._lock:
+            self._replies.extend(replies)
+
+    def pending(self) -> int:
+        """How many scripted replies no request has taken yet."""
+        with self._lock:
+            return len(self._replies)
+
+    def release(self, name: str) -> None:
+        """Let a stream waiting at `Hold(name)` carry on."""
+        with self._lock:
+            self._holds.setdefault(name, threading.Event()).set()
+
+    def reset(self) -> None:
+        """Forget scripts and recorded requests, and release every hold (between tests)."""
+        with self._lock:
+            self._replies.clear()
+            self.requests = []
+            for event in self._holds.values():
+                event.set()
+            self._holds = {}
+            self._held = set()
+            self._lock.notify_all()
+
+    # waiting (for tests; every wait is bounded and says what it saw)
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[RecordedRequest]:
+        """Block until at least `count` requests arrived; fail naming how many did."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self.requests) >= count, timeout):
+                raise AssertionError(
+                    f"fake LLM expected {count} request(s) within {timeout} s, got {len(self.requests)}"
+                )
+            return list(self.requests)
+
+    def wait_until_held(self, name: str, timeout: float = 10.0) -> None:
+        """Block until a stream reached `Hold(name)`."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: name in self._held, timeout):
+                raise AssertionError(
+                    f"fake LLM: no stream reached hold {name!r} within {timeout} s; "
+                    f"{len(self.requests)} request(s), holds reached: {sorted(self._held)}"
+                )
+
+    def wait_for_outcome(self, index: int, outcome: str, timeout: float = 10.0) -> RecordedRequest:
+        """Block until request `index` ended with `outcome` (e.g. "client_closed")."""
+
+        def ended() -> bool:
+            return len(self.requests) > index and self.requests[index].outcome == outcome
+
+        with self._lock:
+            if not self._lock.wait_for(ended, timeout):
+                seen = [r.outcome for r in self.requests]
+                raise AssertionError(
+                    f"fake LLM request #{index} did not end {outcome!r} within {timeout} s; outcomes: {seen}"
+                )
+            return self.requests[index]
+
+    # used by the handler
+
+    def _take(self, record: RecordedRequest) -> Reply | None:
+        with self._lock:
+            self.requests.append(record)
+            self._lock.notify_all()
+            if self._replies:
+                return self._replies.popleft()
+        return self._default(record.body) if self._default else None
+
+    def _record(self, record: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(record)
+            self._lock.notify_all()
+
+    def _hold_event(self, name: str) -> threading.Event:
+        with self._lock:
+            self._held.add(name)
+            self._lock.notify_all()
+            return self._holds.setdefault(name, threading.Event())
+
+    def _finish(self, record: RecordedRequest, outcome: str) -> None:
+        with self._lock:
+            record.outcome = outcome
+            self._lock.notify_all()
+
+
+def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(_Handler):
+        fake = server
+
+    return Handler
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    fake: FakeLLMServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        """Quiet: the recorded requests are the log."""
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") == "/v1/models":
+            self._json(200, {"object": "list", "data": [{"id": DEFAULT_MODEL, "object": "model", "owned_by": "fake"}]})
+        else:
+            self._json(404, wire.openai_error_body(f"Unknown path {self.path}", type="not_found_error"))
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body: Any = json.loads(raw or b"null")
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        record = RecordedRequest("POST", self.path, dict(self.headers.items()), body)
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self.fake._record(record)
+            self._json(404, wire.openai_error_body(f"Unknown path {self.path}", type="not_found_error"))
+            return
+        reply = self.fake._take(record)
+        if reply is None:
+            number = len(self.fake.requests)
+            self._json(400, wire.openai_error_body(f"fake LLM server: no scripted reply left for request #{number}"))
+            self.fake._finish(record, "error")
+        elif reply.status != 200:
+            self._json(reply.status, reply.error_body or {}, reply.headers)
+            self.fake._finish(record, "error")
+        else:
+            self._stream(record, reply)
+
+    def _json(self, status: int, body: dict[str, Any], headers: Iterable[tuple[str, str]] = ()) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def _stream(self, record: RecordedRequest, reply: Reply) -> None:
+        self.send_response(200)
+        for name, value in wire.SSE_HEADERS.items():
+            self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for step in reply.steps:
+                self._run(step, record)
+            self._write_chunk(b"")
+        except (_ClientGone, BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+            self.fake._finish(record, "client_closed")
+            return
+        self.fake._finish(record, "complete")
+
+    def _run(self, step: Step, record: RecordedRequest) -> None:
+        if isinstance(step, Frame):
+            self._write_chunk(step.text.encode())
+            record.events.append(step.text)
+        elif isinstance(step, Pause):
+            self._wait(lambda: False, step.seconds)
+        else:
+            event = self.fake._hold_event(step.name)
+            self._wait(event.is_set, MAX_WAIT_SECONDS)
+
+    def _write_chunk(self, data: bytes) -> None:
+        # HTTP/1.1 chunked encoding: what real providers send, and what lets clients read each event as it comes.
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _wait(self, done: Callable[[], bool], seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not done() and time.monotonic() < deadline:
+            if _peer_closed(self.connection):
+                raise _ClientGone
+            time.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """True when the client has closed its end (a readable socket with nothing to read)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
+def echo_reply(body: dict[str, Any]) -> Reply:
+    """The standalone server's answer: the last user message, said back word by word."""
+    users = [m for m in body.get("messages", []) if m.get("role") == "user"] if isinstance(body, dict) else []
+    said = str(users[-1].get("content", "")) if users else ""
+    words = [w + " " for w in f"You said: {said}".split()]
+    return text_reply(*words, delay=0.05)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the fake OpenAI-compatible LLM (echo replies).")
+    parser.add_argument("--port", type=int, default=8001)
+    args = parser.parse_args()
+    server = FakeLLMServer(port=args.port, default=echo_reply)
+    print(f"fake LLM at {server.base_url} (family openai); Ctrl-C stops it", flush=True)
+    try:
+        server._httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
