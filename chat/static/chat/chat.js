@@ -1,0 +1,445 @@
+// The chat page: one WebSocket per tab speaking docs/protocol.md. Text goes in with textContent;
+// the only HTML inserted is the server's sanitized `html` of assistant.completed.
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("chat-config").textContent);
+  const RECONNECT_BASE_MS = 500;
+  const RECONNECT_MAX_MS = 10000;
+
+  const dom = {
+    messages: document.getElementById("messages"),
+    empty: document.getElementById("empty-state"),
+    composer: document.getElementById("composer"),
+    input: document.getElementById("composer-input"),
+    send: document.getElementById("send"),
+    stop: document.getElementById("stop"),
+    connection: document.getElementById("connection"),
+    notice: document.getElementById("notice"),
+    conversations: document.getElementById("conversation-list"),
+    conversationsEmpty: document.getElementById("conversation-list-empty"),
+  };
+
+  const state = {
+    conversationId: config.conversationId,
+    socket: null,
+    attempts: 0,
+    reconnectTimer: null,
+    busy: false,
+    lastFinalSeq: 0,
+    items: new Map(), // seq -> {el, role, text}
+    cards: new Map(), // call_id -> card element
+    pending: new Map(), // client_id -> {el, frame} until message.created
+    clientCounter: 0,
+  };
+
+  // --- small DOM helpers ---------------------------------------------------------------------
+
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([name, value]) => node.setAttribute(name, value));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function nearBottom() {
+    const box = dom.messages;
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  }
+
+  function append(node) {
+    const stick = nearBottom();
+    dom.empty.hidden = true;
+    dom.messages.appendChild(node);
+    if (stick) dom.messages.scrollTop = dom.messages.scrollHeight;
+  }
+
+  function keepScrolled(wasNearBottom) {
+    if (wasNearBottom) dom.messages.scrollTop = dom.messages.scrollHeight;
+  }
+
+  function showNotice(text) {
+    dom.notice.textContent = text;
+    dom.notice.hidden = !text;
+  }
+
+  function noteFinal(seq) {
+    if (typeof seq === "number" && seq > state.lastFinalSeq) state.lastFinalSeq = seq;
+  }
+
+  // --- connection ----------------------------------------------------------------------------
+
+  function setConnection(stateName, text) {
+    dom.connection.dataset.state = stateName;
+    dom.connection.querySelector(".connection-text").textContent = text;
+    updateControls();
+  }
+
+  function socketUrl() {
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    return scheme + window.location.host + config.wsPath;
+  }
+
+  function connect() {
+    state.reconnectTimer = null;
+    setConnection("connecting", state.attempts ? "Reconnecting…" : "Connecting…");
+    const socket = new WebSocket(socketUrl());
+    state.socket = socket;
+    socket.addEventListener("open", () => onOpen(socket));
+    socket.addEventListener("message", (event) => onFrame(event.data));
+    socket.addEventListener("close", () => onClose(socket));
+  }
+
+  function onOpen(socket) {
+    if (socket !== state.socket) return;
+    state.attempts = 0;
+    setConnection("connected", "Connected");
+    showNotice("");
+    if (state.conversationId) {
+      sendFrame({ type: "conversation.open", conversation_id: state.conversationId, last_seq: state.lastFinalSeq });
+    }
+    // Messages sent while the socket dropped are resent with their client id; the server dedupes.
+    state.pending.forEach((entry) => sendFrame(entry.frame));
+  }
+
+  function onClose(socket) {
+    if (socket !== state.socket) return;
+    state.socket = null;
+    state.attempts += 1;
+    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (state.attempts - 1));
+    const jittered = Math.round(delay * (0.8 + Math.random() * 0.4));
+    setConnection("disconnected", "Disconnected — reconnecting in " + Math.ceil(jittered / 1000) + " s");
+    state.reconnectTimer = window.setTimeout(connect, jittered);
+  }
+
+  function connected() {
+    return state.socket !== null && state.socket.readyState === WebSocket.OPEN;
+  }
+
+  function sendFrame(frame) {
+    if (!connected()) return false;
+    state.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  // --- composer ------------------------------------------------------------------------------
+
+  function updateControls() {
+    const empty = dom.input.value.trim() === "";
+    dom.send.disabled = empty || state.busy || !connected();
+    dom.stop.hidden = !state.busy;
+    dom.stop.disabled = !connected();
+  }
+
+  function setBusy(busy) {
+    state.busy = busy;
+    updateControls();
+  }
+
+  function newClientId() {
+    state.clientCounter += 1;
+    return "c-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 10) + "-" + state.clientCounter;
+  }
+
+  function submitMessage() {
+    const text = dom.input.value;
+    if (!text.trim() || state.busy || !connected()) return;
+    const clientId = newClientId();
+    const frame = { type: "message.send", client_id: clientId, text: text, conversation_id: state.conversationId || null };
+    const item = renderMessage("user", null, "sending");
+    item.body.textContent = text;
+    state.pending.set(clientId, { el: item.el, frame: frame });
+    sendFrame(frame);
+    dom.input.value = "";
+    setBusy(true);
+  }
+
+  function onComposerKey(event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submitMessage();
+    }
+  }
+
+  function stopGeneration() {
+    if (state.conversationId) sendFrame({ type: "generation.stop", conversation_id: state.conversationId });
+  }
+
+  // --- messages ------------------------------------------------------------------------------
+
+  const ROLE_NAMES = { user: "You", assistant: "Assistant", tool: "Tool" };
+
+  function renderMessage(role, seq, status) {
+    const article = el("article", { class: "message message-" + role, "data-testid": "message", "data-role": role, "data-status": status });
+    article.setAttribute("aria-label", ROLE_NAMES[role] + " message");
+    if (seq !== null) article.dataset.seq = String(seq);
+    article.appendChild(el("div", { class: "message-author" }, ROLE_NAMES[role]));
+    const body = el("div", { class: "message-body" });
+    article.appendChild(body);
+    append(article);
+    return { el: article, body: body };
+  }
+
+  function messageItem(seq, role) {
+    let item = state.items.get(seq);
+    if (!item) {
+      const rendered = renderMessage(role, seq, "streaming");
+      item = { el: rendered.el, body: rendered.body, role: role, text: "" };
+      state.items.set(seq, item);
+    }
+    return item;
+  }
+
+  function setStatus(item, status) {
+    item.el.dataset.status = status;
+  }
+
+  function setFootnote(item, className, text) {
+    let note = item.el.querySelector("." + className);
+    if (!text) {
+      if (note) note.remove();
+      return;
+    }
+    if (!note) {
+      note = el("p", { class: className });
+      item.el.appendChild(note);
+    }
+    note.textContent = text;
+  }
+
+  function onUserMessage(frame) {
+    const pending = state.pending.get(frame.client_id);
+    let item = state.items.get(frame.seq);
+    if (!item && pending) {
+      state.pending.delete(frame.client_id);
+      pending.el.dataset.seq = String(frame.seq);
+      item = { el: pending.el, body: pending.el.querySelector(".message-body"), role: "user", text: frame.text };
+      state.items.set(frame.seq, item);
+    } else if (!item) {
+      item = messageItem(frame.seq, "user");
+    }
+    item.text = frame.text;
+    item.body.textContent = frame.text;
+    setStatus(item, "complete");
+    noteFinal(frame.seq);
+  }
+
+  function onAssistantStarted(frame) {
+    const item = messageItem(frame.seq, "assistant");
+    item.text = "";
+    item.body.textContent = "";
+    item.el.classList.remove("has-tool-calls");
+    setStatus(item, "streaming");
+    setBusy(true);
+  }
+
+  function onAssistantDelta(frame) {
+    const stick = nearBottom();
+    const item = messageItem(frame.seq, "assistant");
+    // Offsets make a repeated or overlapping delta harmless (docs/protocol.md).
+    item.text = item.text.slice(0, frame.offset) + frame.text;
+    item.body.textContent = item.text;
+    keepScrolled(stick);
+  }
+
+  function onAssistantCompleted(frame) {
+    const stick = nearBottom();
+    const item = messageItem(frame.seq, "assistant");
+    item.text = frame.text || "";
+    if (frame.html) {
+      item.body.innerHTML = frame.html; // sanitized on the server (chat/rendering.py)
+    } else {
+      item.body.textContent = item.text;
+    }
+    const calls = frame.tool_calls || [];
+    item.el.classList.toggle("has-tool-calls", calls.length > 0);
+    item.el.classList.toggle("is-empty", !item.text.trim());
+    setStatus(item, frame.status);
+    setFootnote(item, "message-error", frame.status === "failed" ? "Reply failed: " + (frame.error || "unknown error") : "");
+    setFootnote(item, "message-note", frame.status === "stopped" ? "Stopped" : "");
+    noteFinal(frame.seq);
+    if (frame.status !== "complete" || calls.length === 0) setBusy(false);
+    keepScrolled(stick);
+  }
+
+  // --- tool cards ----------------------------------------------------------------------------
+
+  function renderCard(frame) {
+    const card = el("article", { class: "tool-card", "data-testid": "tool-card", "data-seq": String(frame.seq), "data-state": "running" });
+    card.setAttribute("aria-label", "Tool call " + frame.name);
+    const bodyId = "tool-body-" + frame.seq;
+    const toggle = el("button", { type: "button", class: "tool-toggle", "aria-expanded": "true", "aria-controls": bodyId });
+    toggle.appendChild(el("span", { class: "tool-name" }, frame.name));
+    toggle.appendChild(el("span", { class: "tool-state" }, "running"));
+    toggle.addEventListener("click", () => toggleCard(card, toggle));
+    const body = el("div", { class: "tool-body", id: bodyId });
+    body.appendChild(el("h3", { class: "tool-heading" }, "Arguments"));
+    body.appendChild(el("pre", { class: "tool-arguments" }, JSON.stringify(frame.arguments || {}, null, 2)));
+    card.appendChild(toggle);
+    card.appendChild(body);
+    append(card);
+    state.items.set(frame.seq, { el: card, role: "tool", text: "" });
+    state.cards.set(frame.call_id, card);
+    return card;
+  }
+
+  function toggleCard(card, toggle) {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    card.querySelector(".tool-body").hidden = !open;
+  }
+
+  function cardFor(frame) {
+    return state.cards.get(frame.call_id) || renderCard(frame);
+  }
+
+  function setCardState(card, stateName, label) {
+    card.dataset.state = stateName;
+    card.querySelector(".tool-state").textContent = label;
+  }
+
+  function onToolStarted(frame) {
+    setCardState(cardFor(frame), "running", "running");
+    setBusy(true);
+  }
+
+  function onConfirmationRequested(frame) {
+    const card = cardFor(frame);
+    setCardState(card, "confirming", "waiting for your approval");
+    let box = card.querySelector(".tool-confirm");
+    if (box) box.remove();
+    box = el("div", { class: "tool-confirm", role: "group", "aria-label": "Allow " + frame.name + "?" });
+    box.appendChild(el("p", {}, "Allow this tool to run?"));
+    const allow = el("button", { type: "button", class: "button button-primary" }, "Allow");
+    const deny = el("button", { type: "button", class: "button button-quiet" }, "Deny");
+    allow.addEventListener("click", () => answerConfirmation(frame, true, box));
+    deny.addEventListener("click", () => answerConfirmation(frame, false, box));
+    box.appendChild(allow);
+    box.appendChild(deny);
+    card.querySelector(".tool-body").appendChild(box);
+  }
+
+  function answerConfirmation(frame, allow, box) {
+    const sent = sendFrame({ type: "tool.confirm", conversation_id: frame.conversation_id, call_id: frame.call_id, allow: allow });
+    if (sent) box.querySelectorAll("button").forEach((button) => (button.disabled = true));
+  }
+
+  function onToolFinished(frame) {
+    const stick = nearBottom();
+    const card = cardFor(frame);
+    const confirm = card.querySelector(".tool-confirm");
+    if (confirm) confirm.remove();
+    const label = frame.is_error ? (frame.kind && frame.kind !== "error" ? "error: " + frame.kind : "error") : "done";
+    setCardState(card, frame.is_error ? "error" : "done", label);
+    let result = card.querySelector(".tool-result");
+    if (!result) {
+      card.querySelector(".tool-body").appendChild(el("h3", { class: "tool-heading" }, frame.is_error ? "Error" : "Result"));
+      result = el("pre", { class: "tool-result" });
+      card.querySelector(".tool-body").appendChild(result);
+    }
+    result.textContent = frame.result;
+    noteFinal(frame.seq);
+    keepScrolled(stick);
+  }
+
+  // --- conversations -------------------------------------------------------------------------
+
+  function conversationUrl(id) {
+    return config.conversationUrl.replace("/0/", "/" + id + "/");
+  }
+
+  function markCurrent(link) {
+    dom.conversations.querySelectorAll("a[aria-current]").forEach((a) => a.removeAttribute("aria-current"));
+    if (link) link.setAttribute("aria-current", "page");
+  }
+
+  function onConversationCreated(frame) {
+    state.conversationId = frame.conversation_id;
+    window.history.replaceState(null, "", conversationUrl(frame.conversation_id));
+    const link = el("a", { href: conversationUrl(frame.conversation_id), "data-conversation-id": String(frame.conversation_id) }, frame.title || "Untitled");
+    const li = el("li");
+    li.appendChild(link);
+    dom.conversations.prepend(li);
+    dom.conversationsEmpty.hidden = true;
+    markCurrent(link);
+    if (frame.title) document.title = frame.title + " · Chat";
+  }
+
+  function onConversationOpened(frame) {
+    if (frame.title) document.title = frame.title + " · Chat";
+    if (frame.last_seq === 0 && state.items.size === 0) {
+      dom.empty.textContent = "No messages yet.";
+    }
+    if (state.items.size === 0 && frame.last_seq > 0) dom.empty.hidden = true;
+    setBusy(Boolean(frame.streaming) || state.pending.size > 0);
+  }
+
+  // --- errors --------------------------------------------------------------------------------
+
+  function onError(frame) {
+    const pending = frame.client_id ? state.pending.get(frame.client_id) : null;
+    if (pending) {
+      state.pending.delete(frame.client_id);
+      pending.el.dataset.status = "failed";
+      pending.el.appendChild(el("p", { class: "message-error" }, "Not sent: " + frame.message));
+      setBusy(false);
+      return;
+    }
+    if (frame.code === "not_found" && frame.conversation_id === state.conversationId) {
+      dom.empty.hidden = false;
+      dom.empty.textContent = "This conversation does not exist or is not yours.";
+    }
+    if (frame.code === "not_streaming") setBusy(false);
+    showNotice(frame.message);
+  }
+
+  // --- dispatch ------------------------------------------------------------------------------
+
+  const HANDLERS = {
+    "conversation.created": onConversationCreated,
+    "conversation.opened": onConversationOpened,
+    "message.created": onUserMessage,
+    "assistant.started": onAssistantStarted,
+    "assistant.delta": onAssistantDelta,
+    "assistant.completed": onAssistantCompleted,
+    "tool.started": onToolStarted,
+    "tool.confirmation_requested": onConfirmationRequested,
+    "tool.finished": onToolFinished,
+    error: onError,
+    pong: function () {},
+  };
+
+  function onFrame(data) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch (err) {
+      return;
+    }
+    const forOtherConversation =
+      frame.conversation_id && state.conversationId && frame.conversation_id !== state.conversationId && frame.type !== "error";
+    if (forOtherConversation) return;
+    const handler = HANDLERS[frame.type];
+    if (handler) handler(frame);
+  }
+
+  function start() {
+    dom.composer.addEventListener("submit", (event) => {
+      event.preventDefault();
+      submitMessage();
+    });
+    dom.input.addEventListener("keydown", onComposerKey);
+    dom.input.addEventListener("input", updateControls);
+    dom.stop.addEventListener("click", stopGeneration);
+    window.addEventListener("pagehide", () => {
+      if (state.reconnectTimer) window.clearTimeout(state.reconnectTimer);
+      const socket = state.socket;
+      state.socket = null;
+      if (socket) socket.close(1000);
+    });
+    connect();
+    dom.input.focus();
+  }
+
+  start();
+})();
