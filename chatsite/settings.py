@@ -133,3 +133,7 @@ MCP_BUILTIN_ENABLED = env.bool("MCP_BUILTIN_ENABLED", default=True)
 MCP_CALL_TIMEOUT_SECONDS = env.float("MCP_CALL_TIMEOUT_SECONDS", default=30.0)
 MCP_CONFIRM_TIMEOUT_SECONDS = env.float("MCP_CONFIRM_TIMEOUT_SECONDS", default=120.0)
 MCP_MAX_RESULT_CHARS = env.int("MCP_MAX_RESULT_CHARS", default=20000)
+# Listing tools is bounded separately (it happens at the start of every turn); a server that failed
+# is not asked again for this long, except when the model calls one of its tools.
+MCP_LIST_TIMEOUT_SECONDS = env.float("MCP_LIST_TIMEOUT_SECONDS", default=10.0)
+MCP_RETRY_AFTER_SECONDS = env.float("MCP_RETRY_AFTER_SECONDS", default=30.0)
