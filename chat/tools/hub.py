@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import mcp_types as types
@@ -38,6 +38,12 @@ class _Server:
     tools: list[HubTool] | None = None
     stale: bool = True
     failed_at: float = 0.0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def tools_changed(self) -> None:
+        """Called when the server announces a new tool list: list again on next use."""
+        self.stale = True
+        self.changed.set()
 
 
 class Hub:
@@ -88,6 +94,13 @@ class Hub:
             return ToolResult(f"Invalid arguments for {name}: {problem}", is_error=True, kind="invalid")
         return await self._call(server, tool, arguments)
 
+    async def wait_for_tool_change(self, server_name: str, within: float) -> None:
+        """Wait until server_name announces a changed tool list (tests, observers); TimeoutError after `within` s."""
+        server = self._servers()[server_name]
+        async with asyncio.timeout(within):
+            await server.changed.wait()
+        server.changed.clear()
+
     async def aclose(self) -> None:
         """Close this loop's sessions and stop their subprocesses (tests: in fixture teardown)."""
         servers = self._loops.pop(asyncio.get_running_loop(), {})
@@ -103,7 +116,7 @@ class Hub:
     @staticmethod
     def _new_server(config: ServerConfig) -> _Server:
         server = _Server(config, Connection(config))
-        server.connection.on_tools_changed = lambda: setattr(server, "stale", True)
+        server.connection.on_tools_changed = server.tools_changed
         return server
 
     async def _tools_of(self, server: _Server, *, for_call: bool = False) -> list[HubTool]:

@@ -1,0 +1,153 @@
+"""The mcpServers file: what loads, and the messages an operator gets for what does not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from chat.testing.mcp_servers import probe_server
+from chat.tools import check_configuration
+from chat.tools.config import load_servers, memory_server, parse_servers
+from chat.tools.hub import Hub, build_hub
+from chat.tools.results import model_facing_name, truncate
+
+
+def servers(**entries: Any) -> dict[str, Any]:
+    return {"mcpServers": entries}
+
+
+def write(tmp_path: Path, data: Any) -> Path:
+    path = tmp_path / "mcp.json"
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_a_stdio_and_an_http_server_load_with_their_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FILES_TOKEN", "s3cret")
+    loaded = parse_servers(servers(
+        files={"command": "npx", "args": ["-y", "server-files", "/tmp"], "env": {"TOKEN": "${FILES_TOKEN}"},
+               "timeout": 5, "confirm": ["delete_file"], "tools": {"slow_scan": {"timeout": 120}}},
+        search={"type": "http", "url": "https://mcp.example.com/mcp", "headers": {"Authorization": "Bearer ${env:FILES_TOKEN}"},
+                "confirm": True},
+    ))
+    files, search = loaded["files"], loaded["search"]
+    assert (files.transport, files.command, files.args, files.env) == ("stdio", "npx", ("-y", "server-files", "/tmp"), {"TOKEN": "s3cret"})
+    assert (files.timeout_for("read_file"), files.timeout_for("slow_scan")) == (5.0, 120.0)
+    assert files.needs_confirmation("delete_file") and not files.needs_confirmation("read_file")
+    assert (search.transport, search.url, search.headers) == ("http", "https://mcp.example.com/mcp", {"Authorization": "Bearer s3cret"})
+    assert search.needs_confirmation("anything")
+
+
+def test_a_server_without_a_timeout_gets_the_site_default(settings: Any) -> None:
+    settings.MCP_CALL_TIMEOUT_SECONDS = 7
+    loaded = parse_servers(servers(files={"command": "files-server"}))
+    assert loaded["files"].timeout_for("read") == 7.0
+
+
+def test_a_disabled_server_is_left_out() -> None:
+    assert parse_servers(servers(old={"command": "x", "disabled": True}, new={"command": "y"})).keys() == {"new"}
+
+
+def test_no_file_configured_means_no_servers(settings: Any) -> None:
+    settings.MCP_SERVERS_FILE = ""
+    assert load_servers() == {}
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ({"files": {"args": ["x"]}}, "MCP server 'files': needs a 'command' (stdio) or a 'url' (HTTP)."),
+        ({"files": {"command": ""}}, "MCP server 'files': field 'command' must be a non-empty string."),
+        ({"files": {"command": "x", "args": "--root /"}}, "MCP server 'files': field 'args' must be a list of strings."),
+        ({"files": {"command": "x", "env": {"DEBUG": 1}}}, "MCP server 'files': field 'env' must be an object of string values."),
+        ({"files": {"command": "x", "timeout": 0}}, "MCP server 'files': field 'timeout' must be a number of seconds"),
+        ({"files": {"command": "x", "timeout": "30"}}, "MCP server 'files': field 'timeout' must be a number of seconds"),
+        ({"files": {"command": "x", "confirm": "yes"}}, "MCP server 'files': field 'confirm' must be true, false or a list"),
+        ({"files": {"command": "x", "confim": True}}, "MCP server 'files': field 'confim' is not allowed"),
+        ({"files": {"command": "x", "url": "http://a/mcp"}}, "MCP server 'files': give either 'command' (stdio) or 'url'"),
+        ({"files": {"command": "x", "tools": {"rm": {"confirm": "yes"}}}}, "MCP server 'files': field 'tools.rm.confirm'"),
+        ({"web": {"url": "ftp://example.com/mcp"}}, "MCP server 'web': field 'url' must be an http:// or https:// URL"),
+        ({"web": {"url": "http://a/mcp", "type": "sse"}}, "MCP server 'web': field 'type' is \"sse\", which is not supported"),
+        ({"web": {"url": "http://a/mcp", "headers": ["x"]}}, "MCP server 'web': field 'headers' must be an object"),
+        ({"web": {"url": "http://a/mcp", "command": "x", "type": "http"}}, "MCP server 'web': field 'command' is not allowed"),
+        ({"my__files": {"command": "x"}}, "MCP server 'my__files': the name must be"),
+        ({"files": ["x"]}, "MCP server 'files': the entry must be a JSON object."),
+        ({"files": {"command": "x", "env": {"KEY": "${MCP_TEST_UNSET_VARIABLE}"}}},
+         "MCP server 'files': field 'env.KEY' refers to ${MCP_TEST_UNSET_VARIABLE}, which is not set"),
+    ],
+)
+def test_a_malformed_server_entry_names_the_server_and_the_field(entries: dict[str, Any], message: str) -> None:
+    with pytest.raises(ImproperlyConfigured) as caught:
+        parse_servers(servers(**entries))
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_a_file_that_is_not_json_says_where_it_breaks(tmp_path: Path, settings: Any) -> None:
+    settings.MCP_SERVERS_FILE = str(write(tmp_path, '{"mcpServers": {"files": {"command": "x",}}}'))
+    with pytest.raises(ImproperlyConfigured, match=r"is not valid JSON: .* at line 1, column \d+"):
+        check_configuration()
+
+
+def test_a_file_without_mcp_servers_says_what_is_expected(tmp_path: Path, settings: Any) -> None:
+    settings.MCP_SERVERS_FILE = str(write(tmp_path, {"servers": {}}))
+    with pytest.raises(ImproperlyConfigured, match='must be a JSON object with an "mcpServers" object'):
+        check_configuration()
+
+
+def test_a_missing_file_is_named(tmp_path: Path, settings: Any) -> None:
+    settings.MCP_SERVERS_FILE = str(tmp_path / "absent.json")
+    with pytest.raises(ImproperlyConfigured, match=r"absent\.json' cannot be read"):
+        check_configuration()
+
+
+def test_a_configured_server_cannot_take_the_built_in_name(tmp_path: Path, settings: Any) -> None:
+    settings.MCP_SERVERS_FILE = str(write(tmp_path, servers(builtin={"command": "x"})))
+    with pytest.raises(ImproperlyConfigured, match="MCP server 'builtin': the name is taken"):
+        check_configuration()
+
+
+def test_checking_the_configuration_starts_nothing_and_reaches_nothing(tmp_path: Path, settings: Any) -> None:
+    """A command that does not exist and a URL nobody serves are still a valid configuration."""
+    settings.MCP_SERVERS_FILE = str(write(tmp_path, servers(
+        local={"command": str(tmp_path / "no-such-server")}, remote={"url": "http://127.0.0.1:9/mcp"},
+    )))
+    check_configuration()
+
+
+async def test_the_built_in_server_can_be_switched_off(tmp_path: Path, settings: Any) -> None:
+    settings.MCP_BUILTIN_ENABLED = False
+    settings.MCP_SERVERS_FILE = ""
+    hub = build_hub()
+    try:
+        assert await hub.list_tools() == []
+        assert (await hub.call("builtin__calculator", {"expression": "1+1"})).kind == "unknown"
+    finally:
+        await hub.aclose()
+
+
+async def test_tools_marked_in_config_are_offered_as_needing_confirmation() -> None:
+    server, _ = probe_server()
+    hub = Hub({"probe": memory_server("probe", server, confirm=["delete_file"])})
+    try:
+        confirm = {tool.spec.name: tool.confirm for tool in await hub.list_tools()}
+    finally:
+        await hub.aclose()
+    assert confirm["probe__delete_file"] is True
+    assert confirm["probe__echo"] is False
+
+
+def test_tool_names_providers_refuse_are_made_safe_and_short() -> None:
+    assert model_facing_name("files", "read.file/v2") == "files__read_file_v2"
+    assert len(model_facing_name("files", "x" * 100)) == 64
+
+
+def test_long_results_are_truncated_with_a_visible_marker() -> None:
+    text = truncate("a" * 150, 100)
+    assert text.startswith("a" * 100)
+    assert text.endswith("[… truncated: 50 of 150 characters not shown]")
+    assert truncate("short", 100) == "short"
+
