@@ -19,6 +19,8 @@ class DemoModel:
 
     provider = "demo"
     model = "offline-demo"
+    label = "offline demo"
+    offline = True
 
     def __init__(self, token_delay: float = 0.0) -> None:
         self.token_delay = token_delay

@@ -1,0 +1,108 @@
+"""What both provider families share: config, session, the SSE loop and the end-of-stream checks."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import requests
+
+from chat.llm.base import LLMEvent, LLMRequest, Started
+from chat.llm.config import ProviderConfig
+from chat.llm.errors import ProviderError
+from chat.llm.sse import SSEError, SSEEvent, SSEParser
+from chat.llm.transport import HTTPTarget, stream_post
+
+
+class StreamDecoder(Protocol):
+    """Turns one family's SSE events into neutral LLM events."""
+
+    finished: bool
+
+    def handle(self, sse: SSEEvent) -> list[LLMEvent]: ...
+
+    def end(self) -> None:
+        """Called at the end of the body: raise ProviderError if the stream was cut short."""
+        ...
+
+
+class HTTPProvider:
+    """One configured provider. Subclasses give the URL, headers, payload and a stream decoder."""
+
+    family = ""
+
+    def __init__(self, config: ProviderConfig, session: requests.Session | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self.model = config.model
+        self.session = session or requests.Session()
+
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def payload(self, request: LLMRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def decoder(self) -> StreamDecoder:
+        raise NotImplementedError
+
+    def target(self, request: LLMRequest) -> HTTPTarget:
+        headers = {"Accept": "text/event-stream", **self.headers(), **self.config.headers}
+        return HTTPTarget(
+            self.url(), headers, self.payload(request), self.config.connect_timeout, self.config.read_timeout
+        )
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[LLMEvent]:
+        """Started, then the events decoded from the provider's SSE body as they arrive."""
+        yield Started(self.name, self.model)
+        parser, decoder = SSEParser(), self.decoder()
+        async with contextlib.aclosing(stream_post(self.session, self.target(request))) as chunks:
+            async for chunk in chunks:
+                for event in _decode(parser, decoder, chunk):
+                    yield event
+                if decoder.finished:
+                    return  # stop reading: some servers keep the connection open after the end
+        try:
+            parser.close()
+        except SSEError as exc:
+            raise ProviderError(f"malformed stream: {exc}") from exc
+        decoder.end()
+
+
+def _decode(parser: SSEParser, decoder: StreamDecoder, chunk: bytes) -> list[LLMEvent]:
+    try:
+        sse_events = parser.feed(chunk)
+    except SSEError as exc:
+        raise ProviderError(f"malformed stream: {exc}") from exc
+    events: list[LLMEvent] = []
+    for sse in sse_events:
+        if not decoder.finished:
+            events += decoder.handle(sse)
+    return events
+
+
+def parse_json_data(sse: SSEEvent) -> dict[str, Any]:
+    """The JSON object of a data line, or a ProviderError saying the stream is malformed."""
+    try:
+        data = json.loads(sse.data)
+    except ValueError:
+        raise ProviderError(f"malformed stream: data is not JSON: {sse.data[:80]!r}") from None
+    if not isinstance(data, dict):
+        raise ProviderError(f"malformed stream: data is not a JSON object: {sse.data[:80]!r}")
+    return data
+
+
+def parse_arguments(text: str, name: str) -> dict[str, Any]:
+    """Assembled tool-call arguments as a dict; invalid JSON is a malformed reply."""
+    try:
+        arguments = json.loads(text) if text.strip() else {}
+    except ValueError:
+        raise ProviderError(f"malformed stream: arguments of tool call {name} are not JSON: {text[:80]!r}") from None
+    if not isinstance(arguments, dict):
+        raise ProviderError(f"malformed stream: arguments of tool call {name} are not a JSON object")
+    return arguments

@@ -1,0 +1,183 @@
+"""POST a request with `requests` in a worker thread and stream the response body into asyncio.
+
+`requests` blocks, so one daemon thread per stream does the I/O and hands byte chunks to the
+event loop. Closing the async iterator (the turn was stopped or its task cancelled) shuts the
+socket down so a read blocked in the thread wakes at once; the thread then closes the response
+(the server sees the connection close) and ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import urllib3
+
+from chat.llm.errors import ProviderError, is_transient_status, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 65536
+MAX_ERROR_BODY = 65536
+# How long a closing stream waits for its thread; only a connect still in progress takes this long.
+THREAD_JOIN_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class HTTPTarget:
+    url: str
+    headers: dict[str, str]
+    payload: dict[str, Any]
+    connect_timeout: float
+    read_timeout: float
+
+
+class _Worker:
+    """The thread side: one request, its body read with read1 so chunks pass on as they arrive."""
+
+    def __init__(self, session: requests.Session, target: HTTPTarget, loop: asyncio.AbstractEventLoop) -> None:
+        self.session = session
+        self.target = target
+        self.loop = loop
+        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.stopping = threading.Event()
+        self.ended = threading.Event()
+        self.ended_future: asyncio.Future[None] = loop.create_future()
+        self._response: requests.Response | None = None
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        try:
+            self._request()
+        except BaseException as exc:  # anything unexpected still ends the async side
+            if not self.stopping.is_set():
+                self._put("error", exc if isinstance(exc, ProviderError) else self._classify(exc))
+        finally:
+            with self._lock:
+                response, self._response = self._response, None
+            if response is not None:
+                response.close()
+            self.ended.set()
+            self._call(self._set_ended)
+
+    def _request(self) -> None:
+        t = self.target
+        response = self.session.post(
+            t.url, json=t.payload, headers=t.headers, stream=True, timeout=(t.connect_timeout, t.read_timeout)
+        )
+        with self._lock:
+            self._response = response
+        if self.stopping.is_set():
+            return
+        if response.status_code >= 400:
+            self._put("error", _http_error(response))
+            return
+        raw = response.raw
+        while not self.stopping.is_set():
+            data = raw.read1(READ_SIZE, decode_content=True)
+            if not data:
+                break
+            self._put("chunk", data)
+        if not self.stopping.is_set():
+            self._put("end", None)
+
+    def _classify(self, exc: BaseException) -> ProviderError:
+        t = self.target
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return ProviderError(f"connection timed out after {t.connect_timeout:g} s")
+        if isinstance(exc, requests.exceptions.ReadTimeout | urllib3.exceptions.ReadTimeoutError):
+            return ProviderError(f"timed out after {t.read_timeout:g} s")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return ProviderError(f"connection failed: {_short(exc)}")
+        if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
+            return ProviderError(f"connection lost: {_short(exc)}")
+        if isinstance(exc, requests.exceptions.RequestException):
+            return ProviderError(f"request failed: {_short(exc)}", transient=False)
+        log.exception("LLM request to %s failed unexpectedly", t.url, exc_info=exc)
+        return ProviderError(f"request failed: {type(exc).__name__}: {exc}", transient=False)
+
+    def stop(self) -> None:
+        """Called from the event loop: make the thread stop and wake it from a blocked read."""
+        self.stopping.set()
+        if self.ended.is_set():
+            return
+        with self._lock:
+            response = self._response
+        if response is not None:
+            with contextlib.suppress(Exception):  # no socket (a mocked body) or already released
+                response.raw.shutdown()
+
+    def _put(self, kind: str, value: Any) -> None:
+        self._call(self.queue.put_nowait, (kind, value))
+
+    def _call(self, fn: Any, *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening any more
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    def _set_ended(self) -> None:
+        if not self.ended_future.done():
+            self.ended_future.set_result(None)
+
+
+async def stream_post(session: requests.Session, target: HTTPTarget) -> AsyncIterator[bytes]:
+    """Yield the response body chunk by chunk; HTTP errors and network failures raise ProviderError."""
+    worker = _Worker(session, target, asyncio.get_running_loop())
+    threading.Thread(target=worker.run, name=f"llm-stream {target.url}", daemon=True).start()
+    # Each item arrives within one connect or read timeout; the margin covers thread scheduling.
+    bound = target.connect_timeout + target.read_timeout + 5.0
+    try:
+        while True:
+            try:
+                kind, value = await asyncio.wait_for(worker.queue.get(), bound)
+            except TimeoutError:
+                raise ProviderError(f"timed out after {target.read_timeout:g} s") from None
+            if kind == "chunk":
+                yield value
+            elif kind == "end":
+                return
+            else:
+                raise value
+    finally:
+        worker.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(worker.ended_future), THREAD_JOIN_SECONDS)
+        except TimeoutError:
+            log.warning("LLM stream thread for %s still connecting; it ends at its timeout", target.url)
+
+
+def _http_error(response: requests.Response) -> ProviderError:
+    status = response.status_code
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if is_transient_status(status):
+        return ProviderError(f"HTTP {status}", retry_after=retry_after, status=status)
+    detail = provider_message(response.raw.read(MAX_ERROR_BODY, decode_content=True))
+    return ProviderError(f"HTTP {status}: {detail}" if detail else f"HTTP {status}", transient=False, status=status)
+
+
+def provider_message(body: bytes) -> str:
+    """The provider's own words from an error body ({"error": {"message": ...}} in both families)."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text[:300]
+    error = data.get("error", data) if isinstance(data, dict) else data
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("detail") or json.dumps(error))[:300]
+    return str(error)[:300]
+
+
+def _short(exc: BaseException) -> str:
+    """The innermost reason of a wrapped urllib3/requests error, without the pool and URL noise."""
+    text = str(exc)
+    for marker in ("Caused by ", "(Caused by "):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+    return text.strip("()")[:200]
