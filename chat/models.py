@@ -35,6 +35,8 @@ class Message(models.Model):
     tool_calls = models.JSONField(default=list, blank=True, help_text="[{id, name, arguments}] on assistant messages.")
     tool_call_id = models.CharField(max_length=128, blank=True)
     tool_name = models.CharField(max_length=200, blank=True)
+    tool_arguments = models.JSONField(default=dict, blank=True, help_text="On tool messages: the call's arguments.")
+    tool_outcome = models.CharField(max_length=16, blank=True, help_text="On tool messages: result, error, timeout, …")
     is_error = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     error = models.TextField(blank=True, help_text="Why the message failed, in words a person can read.")
@@ -47,6 +49,7 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["conversation", "seq"]
+        indexes = [models.Index(fields=["client_id"])]
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="message_unique_seq"),
             models.UniqueConstraint(

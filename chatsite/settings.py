@@ -78,11 +78,11 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNELS_PREFIX", default="chatsite")},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNELS_PREFIX", default="chatsite"), "capacity": 1000},
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -103,6 +103,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Daphne serves static files itself when this is on (development, the e2e suite); else a proxy does.
+SERVE_STATIC = env.bool("SERVE_STATIC", default=DEBUG)
 
 LOGGING = {
     "version": 1,
@@ -118,6 +120,7 @@ CHAT_MAX_TOOL_ROUNDS = env.int("CHAT_MAX_TOOL_ROUNDS", default=8)
 CHAT_SAVE_INTERVAL_SECONDS = env.float("CHAT_SAVE_INTERVAL_SECONDS", default=0.25)
 CHAT_RATE_LIMIT_MESSAGES = env.int("CHAT_RATE_LIMIT_MESSAGES", default=20)
 CHAT_RATE_LIMIT_WINDOW_SECONDS = env.float("CHAT_RATE_LIMIT_WINDOW_SECONDS", default=60.0)
+DEMO_TOKEN_DELAY_SECONDS = env.float("DEMO_TOKEN_DELAY_SECONDS", default=0.03)
 CHAT_SYSTEM_PROMPT = env.str(
     "CHAT_SYSTEM_PROMPT",
     default="You are a helpful assistant. Use the tools you are given when they help answer.",

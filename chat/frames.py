@@ -1,0 +1,78 @@
+"""Server frames built from stored messages: one builder each, shared by live turns and replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat.models import Message
+from chat.rendering import render_markdown
+from chat.tools.base import NAME_SEPARATOR
+
+
+def _base(message: Message, kind: str) -> dict[str, Any]:
+    return {"type": kind, "conversation_id": message.conversation_id, "seq": message.seq}
+
+
+def message_created(message: Message) -> dict[str, Any]:
+    return {
+        **_base(message, "message.created"),
+        "client_id": message.client_id,
+        "role": message.role,
+        "text": message.content,
+        "created_at": message.created_at.isoformat() if message.created_at else None,
+    }
+
+
+def assistant_started(message: Message) -> dict[str, Any]:
+    return {**_base(message, "assistant.started"), "provider": message.provider, "model": message.model}
+
+
+def assistant_delta(message: Message, offset: int, text: str) -> dict[str, Any]:
+    return {**_base(message, "assistant.delta"), "offset": offset, "text": text}
+
+
+def assistant_completed(message: Message) -> dict[str, Any]:
+    return {
+        **_base(message, "assistant.completed"),
+        "status": message.status,
+        "text": message.content,
+        "html": render_markdown(message.content),
+        "error": message.error,
+        "tool_calls": message.tool_calls,
+        "provider": message.provider,
+        "model": message.model,
+        "usage": message.usage,
+    }
+
+
+def tool_started(message: Message, kind: str = "tool.started", **extra: Any) -> dict[str, Any]:
+    server, _, tool = message.tool_name.partition(NAME_SEPARATOR)
+    return {
+        **_base(message, kind),
+        "call_id": message.tool_call_id,
+        "name": message.tool_name,
+        "server": server,
+        "tool": tool,
+        "arguments": message.tool_arguments,
+        **extra,
+    }
+
+
+def tool_finished(message: Message) -> dict[str, Any]:
+    return {
+        **tool_started(message, "tool.finished"),
+        "result": message.content,
+        "is_error": message.is_error,
+        "kind": message.tool_outcome or ("error" if message.is_error else "result"),
+    }
+
+
+def replay(message: Message) -> list[dict[str, Any]]:
+    """The frames that bring a client up to date on one stored message (docs/protocol.md)."""
+    if message.role == Message.Role.USER:
+        return [message_created(message)]
+    if message.role == Message.Role.TOOL:
+        return [tool_started(message)] if message.status == Message.Status.STREAMING else [tool_finished(message)]
+    if message.status == Message.Status.STREAMING:
+        return [assistant_started(message), assistant_delta(message, 0, message.content)]
+    return [assistant_completed(message)]

@@ -1,0 +1,115 @@
+"""Drive the real application over a WebSocket the way a browser tab does, with bounded waits."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from chatsite.asgi import application
+
+Frame = dict[str, Any]
+
+
+@database_sync_to_async
+def session_cookie(user: Any) -> str:
+    """A real session for user, made by Django's login machinery, as a Cookie header value."""
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def communicator(cookie: str | None, origin: str | None = "http://localhost") -> WebsocketCommunicator:
+    headers = [(b"host", b"localhost")]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    if cookie is not None:
+        headers.append((b"cookie", cookie.encode()))
+    return WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+
+
+@asynccontextmanager
+async def connected(user: Any, origin: str = "http://localhost") -> AsyncIterator[WebsocketCommunicator]:
+    """A logged-in socket, disconnected on exit whatever happened."""
+    comm = communicator(await session_cookie(user), origin)
+    accepted, code = await comm.connect(timeout=5)
+    assert accepted, f"the socket of a logged-in user was refused (close code {code})"
+    try:
+        yield comm
+    finally:
+        await comm.disconnect()
+
+
+async def send(comm: WebsocketCommunicator, frame_type: str, **fields: Any) -> None:
+    await comm.send_to(text_data=json.dumps({"type": frame_type, **fields}))
+
+
+async def send_message(
+    comm: WebsocketCommunicator, text: str, conversation_id: int | None = None, client_id: str | None = None
+) -> str:
+    client_id = client_id or uuid.uuid4().hex
+    await send(comm, "message.send", text=text, client_id=client_id, conversation_id=conversation_id)
+    return client_id
+
+
+async def receive_frame(
+    comm: WebsocketCommunicator,
+    frame_type: str,
+    *,
+    timeout: float = 5,
+    where: Callable[[Frame], bool] = lambda frame: True,
+    seen: list[Frame] | None = None,
+) -> Frame:
+    """Receive until a frame of frame_type (matching where) arrives; fail naming what did arrive."""
+    seen = [] if seen is None else seen
+    start = len(seen)
+    while True:
+        try:
+            frame = json.loads(await comm.receive_from(timeout=timeout))
+        except TimeoutError:
+            arrived = [_short(f) for f in seen[start:]] or ["nothing"]
+            raise AssertionError(
+                f"expected a {frame_type!r} frame within {timeout:g} s; arrived instead: {arrived}"
+            ) from None
+        seen.append(frame)
+        if frame.get("type") == frame_type and where(frame):
+            return frame
+
+
+def turn_is_over(frame: Frame) -> bool:
+    return frame["type"] == "assistant.completed" and (frame["status"] != "complete" or not frame["tool_calls"])
+
+
+async def run_turn(
+    comm: WebsocketCommunicator, text: str, conversation_id: int | None = None, timeout: float = 10
+) -> list[Frame]:
+    """Send one message and return every frame up to the reply's final assistant.completed."""
+    frames: list[Frame] = []
+    await send_message(comm, text, conversation_id)
+    await receive_frame(comm, "assistant.completed", timeout=timeout, where=turn_is_over, seen=frames)
+    return frames
+
+
+def of_type(frames: list[Frame], frame_type: str) -> list[Frame]:
+    return [frame for frame in frames if frame["type"] == frame_type]
+
+
+def reply_text(frames: list[Frame], seq: int | None = None) -> str:
+    """The text the deltas built, applied by offset exactly as a browser does."""
+    text = ""
+    for frame in of_type(frames, "assistant.delta"):
+        if seq is None or frame["seq"] == seq:
+            text = text[: frame["offset"]] + frame["text"]
+    return text
+
+
+def _short(frame: Frame) -> str:
+    text = json.dumps(frame)
+    return text if len(text) <= 160 else text[:157] + "..."
