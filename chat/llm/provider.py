@@ -63,10 +63,12 @@ class HTTPProvider:
         parser, decoder = SSEParser(), self.decoder()
         async with contextlib.aclosing(stream_post(self.session, self.target(request))) as chunks:
             async for chunk in chunks:
-                for event in _decode(parser, decoder, chunk):
-                    yield event
-                if decoder.finished:
-                    return  # stop reading: some servers keep the connection open after the end
+                # One by one: events decoded before a failure in the same chunk still go out first.
+                for sse in _feed(parser, chunk):
+                    for event in decoder.handle(sse):
+                        yield event
+                    if decoder.finished:
+                        return  # stop reading: some servers keep the connection open after the end
         try:
             parser.close()
         except SSEError as exc:
@@ -74,16 +76,11 @@ class HTTPProvider:
         decoder.end()
 
 
-def _decode(parser: SSEParser, decoder: StreamDecoder, chunk: bytes) -> list[LLMEvent]:
+def _feed(parser: SSEParser, chunk: bytes) -> list[SSEEvent]:
     try:
-        sse_events = parser.feed(chunk)
+        return parser.feed(chunk)
     except SSEError as exc:
         raise ProviderError(f"malformed stream: {exc}") from exc
-    events: list[LLMEvent] = []
-    for sse in sse_events:
-        if not decoder.finished:
-            events += decoder.handle(sse)
-    return events
 
 
 def parse_json_data(sse: SSEEvent) -> dict[str, Any]:
