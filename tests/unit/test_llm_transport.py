@@ -1,0 +1,90 @@
+"""The worker-thread transport over a real loopback socket: prompt close, no thread left, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from chat.llm.base import ChatMessage, LLMRequest, TextDelta
+from chat.llm.config import ProviderConfig
+from chat.llm.errors import ProviderError
+from chat.llm.openai_compat import OpenAICompatProvider
+from chat.testing.fake_llm_server import FakeLLMServer, Hold, text_reply
+
+REQUEST = LLMRequest([ChatMessage("user", "Hello")])
+
+
+@pytest.fixture
+def fake():
+    with FakeLLMServer() as server:
+        yield server
+
+
+def provider(fake: FakeLLMServer, read_timeout: float = 10.0) -> OpenAICompatProvider:
+    return OpenAICompatProvider(ProviderConfig(
+        name="local", family="openai", base_url=fake.base_url, model="fake-model", read_timeout=read_timeout,
+    ))
+
+
+def stream_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("llm-stream")]
+
+
+async def assert_no_stream_threads(bound: float = 5) -> None:
+    """Every worker thread ends within the bound (joined, not polled)."""
+    for thread in stream_threads():
+        await asyncio.to_thread(thread.join, bound)
+    assert not stream_threads(), f"stream threads still alive after {bound} s: {stream_threads()}"
+
+
+async def test_closing_the_stream_mid_reply_closes_the_connection_and_ends_the_thread(fake):
+    fake.script(text_reply("First ", Hold("rest"), "never sent"))
+    stream = provider(fake).stream(REQUEST)
+    events = []
+    async for event in stream:
+        events.append(event)
+        if isinstance(event, TextDelta):
+            break
+    await stream.aclose()
+    assert events[-1] == TextDelta("First ")
+    record = await asyncio.to_thread(fake.wait_for_outcome, 0, "client_closed", 5)
+    assert record.outcome == "client_closed"
+    await assert_no_stream_threads()
+
+
+async def test_cancelling_the_consuming_task_closes_the_connection(fake):
+    fake.script(text_reply("Working ", Hold("rest"), "on it"))
+    got_text = asyncio.Event()
+
+    async def consume() -> None:
+        async for event in provider(fake).stream(REQUEST):
+            if isinstance(event, TextDelta):
+                got_text.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(got_text.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.to_thread(fake.wait_for_outcome, 0, "client_closed", 5)
+    await assert_no_stream_threads()
+
+
+async def test_a_stalled_stream_fails_with_the_read_timeout(fake):
+    fake.script(text_reply("Slow ", Hold("never")))
+    seen = []
+    with pytest.raises(ProviderError, match=r"^timed out after 0.3 s$"):
+        async for event in provider(fake, read_timeout=0.3).stream(REQUEST):
+            seen.append(event)
+    assert TextDelta("Slow ") in seen
+    await assert_no_stream_threads()
+
+
+async def test_a_refused_connection_is_a_transient_failure():
+    config = ProviderConfig(name="down", family="openai", base_url="http://127.0.0.1:9/v1", model="m", connect_timeout=2)
+    with pytest.raises(ProviderError, match="connection failed") as caught:
+        async for _ in OpenAICompatProvider(config).stream(REQUEST):
+            pass
+    assert caught.value.transient
