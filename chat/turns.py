@@ -101,7 +101,7 @@ class Turn:
 
     async def run(self) -> None:
         layer = get_channel_layer()
-        channel = await layer.new_channel("turn.")
+        channel = await layer.new_channel()  # the default prefix: channels_redis reads one real channel per process
         await layer.group_add(control_group(self.conversation_id), channel)
         listener = asyncio.create_task(self._listen(channel))
         self._work = asyncio.create_task(self._rounds())
