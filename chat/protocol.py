@@ -61,7 +61,7 @@ class ToolConfirm(_Frame):
     type: Literal["tool.confirm"]
     conversation_id: ConversationId
     call_id: Annotated[str, Field(min_length=1, max_length=128)]
-    allow: bool
+    allow: Annotated[bool, Field(strict=True)]
 
 
 class Ping(_Frame):
