@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import sys
@@ -28,6 +29,16 @@ from chat.tools.builtin import server as builtin_server
 from chat.tools.config import ServerConfig, memory_server
 from chat.tools.hub import Hub, set_hub
 
+PROBE_LOG_ENV = "MCP_PROBE_LOG"
+
+
+def read_probe_log(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
+    """The calls a subprocess probe server recorded in its MCP_PROBE_LOG file, in order."""
+    if not Path(path).exists():
+        return []
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [(entry["tool"], entry["arguments"]) for entry in map(json.loads, lines)]
+
 
 @dataclass
 class Probe:
@@ -37,8 +48,13 @@ class Probe:
     hang_started: threading.Event = field(default_factory=threading.Event)
     hang_cancelled: threading.Event = field(default_factory=threading.Event)
 
+    log_path: str = field(default_factory=lambda: os.environ.get(PROBE_LOG_ENV, ""))
+
     def record(self, tool: str, **arguments: Any) -> None:
         self.calls.append((tool, arguments))
+        if self.log_path:  # a server in a subprocess tells the test what it received through this file
+            with open(self.log_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps({"tool": tool, "arguments": arguments}) + "\n")
 
     def calls_to(self, tool: str) -> list[dict[str, Any]]:
         return [arguments for name, arguments in self.calls if name == tool]
