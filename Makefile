@@ -1,0 +1,81 @@
+# Two commands on a fresh machine: `make run` (the site on http://127.0.0.1:8000) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-requirements
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The scale-out pass of `make test` (skipped, saying so, when these do not answer).
+SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatsite
+SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/14
+
+.PHONY: run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser venv lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+run: venv
+	DEBUG=true $(BIN)/python manage.py migrate --noinput
+	DEBUG=true $(BIN)/python manage.py ensure_demo_user
+	@echo "Open http://$(HOST):$(PORT)/ and log in with the demo account above."
+	DEBUG=true $(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
+
+# Every suite, each in its own pytest process (async and Playwright tests cannot share one);
+# runs them all and fails if any failed.
+test: venv browser
+	@failed=""; \
+	$(MAKE) --no-print-directory test-unit-and-integration || failed="$$failed tests"; \
+	$(MAKE) --no-print-directory test-e2e || failed="$$failed e2e"; \
+	$(MAKE) --no-print-directory test-scaleout || failed="$$failed scale-out"; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED suites:$$failed"; exit 1; fi; \
+	echo "make test: every suite passed"
+
+test-unit-and-integration: venv
+	$(BIN)/pytest tests -q
+
+test-unit: venv
+	$(BIN)/pytest tests/unit -q
+
+test-integration: venv
+	$(BIN)/pytest tests/integration -q
+
+test-e2e: venv browser
+	$(BIN)/pytest e2e -q
+
+# The integration suite again on PostgreSQL and Redis, as a scaled-out deployment runs.
+test-scaleout: venv
+	@if $(BIN)/python -m chat.testing.services_up "$(SCALEOUT_DATABASE_URL)" "$(SCALEOUT_REDIS_URL)"; then \
+		echo "Scale-out pass: PostgreSQL and Redis answer; running tests/integration against them"; \
+		DATABASE_URL="$(SCALEOUT_DATABASE_URL)" REDIS_URL="$(SCALEOUT_REDIS_URL)" $(BIN)/pytest tests/integration -q; \
+	else \
+		echo "Scale-out pass SKIPPED: PostgreSQL or Redis does not answer (set SCALEOUT_DATABASE_URL / SCALEOUT_REDIS_URL)"; \
+	fi
+
+# The browser suite five times in a row, no retries: a flaky test fails this.
+e2e-repeat: venv browser
+	@for run in 1 2 3 4 5; do echo "e2e run $$run/5"; $(BIN)/pytest e2e -q || exit 1; done
+
+# A Chromium for the browser suite: CHROMIUM_PATH, Debian's /usr/bin/chromium, or Playwright's own.
+browser: venv
+	@$(BIN)/python -m chat.testing.browser_check || { \
+		if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+			echo "Installing Debian's chromium and xvfb with apt-get"; \
+			apt-get install -y -q chromium xvfb >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium xvfb >/dev/null; }; \
+			$(BIN)/python -m chat.testing.browser_check; \
+		else \
+			echo "Install a Chromium first: 'sudo apt-get install chromium xvfb' (Debian/Ubuntu), or set CHROMIUM_PATH"; exit 1; \
+		fi; }
+
+lint: venv
+	$(BIN)/ruff check .
+
+bench: venv
+	$(BIN)/python bench/socket_throughput.py
+
+clean:
+	rm -rf $(VENV) test-results db.sqlite3 test-db.sqlite3
