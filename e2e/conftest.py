@@ -1,0 +1,379 @@
+"""The live stack for the browser suite: a real daphne, a scripted fake LLM, Chromium, and a file test database.
+
+Started once per session, reset between tests (database rows, LLM scripts), stopped at the end. The
+server's log is attached to the report of every failing test. Settings come from playwright.config.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_settings() -> Any:
+    spec = importlib.util.spec_from_file_location("playwright_config", ROOT / "playwright.config.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+CONFIG = _load_settings()
+SETTINGS = CONFIG.SETTINGS
+FAKE_LLM_KEY_ENV = "E2E_FAKE_LLM_KEY"
+# The test MCP server (chat/testing/mcp_servers.py "probe", over stdio); its tools are "testing__<tool>".
+TEST_MCP_SERVER = "testing"
+
+
+# --- pytest wiring: option defaults from playwright.config.py, a display only when asked ---------
+
+
+def _given(config: pytest.Config, flag: str) -> bool:
+    return any(arg == flag or arg.startswith(flag + "=") for arg in config.invocation_params.args)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Playwright's sync API runs a loop in this thread; Django must allow ORM calls here (never in the server).
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    # pytest-playwright's own base_url fallback trips this pytest deprecation; nothing of ours does.
+    config.addinivalue_line("filterwarnings", "ignore:Session-scoped fixtures defined as instance methods")
+    defaults = {
+        "--tracing": ("tracing", SETTINGS.trace),
+        "--screenshot": ("screenshot", SETTINGS.screenshot),
+        "--video": ("video", SETTINGS.video),
+        "--output": ("output", SETTINGS.output),
+        "--slowmo": ("slowmo", SETTINGS.slow_mo_ms),
+        "--base-url": ("base_url", SETTINGS.base_url or None),
+    }
+    for flag, (dest, value) in defaults.items():
+        if not _given(config, flag) and hasattr(config.option, dest) and value is not None:
+            setattr(config.option, dest, value)
+    if not _given(config, "--browser") and hasattr(config.option, "browser") and not config.option.browser:
+        config.option.browser = [SETTINGS.browser]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test shares the server's database: real commits, flushed after each test."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.django_db(transaction=True))
+
+
+def pytest_xvfb_disable(config: pytest.Config) -> bool:
+    """A virtual display only for a headed run on a machine without one."""
+    headed = bool(config.getoption("--headed", default=False)) or not SETTINGS.headless
+    return not (headed and not os.environ.get("DISPLAY"))
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict, playwright: Any, pytestconfig: pytest.Config) -> dict:
+    args = {**browser_type_launch_args}
+    if not pytestconfig.getoption("--headed"):
+        args["headless"] = SETTINGS.headless
+    if pytestconfig.getoption("--browser-channel"):
+        return args
+    try:
+        executable = CONFIG.chromium_executable(SETTINGS, playwright.chromium.executable_path)
+    except RuntimeError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if executable:
+        args["executable_path"] = executable
+    args["args"] = [*args.get("args", []), *SETTINGS.launch_args]
+    return args
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict, site: Site) -> dict:
+    return {**browser_context_args, "base_url": site.url, "viewport": SETTINGS.viewport}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _expect_timeout() -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=SETTINGS.expect_timeout_ms)
+
+
+# --- database: a file the server process can share ---------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Give the e2e run its own test database, so it never collides with a `pytest tests` run."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    test = db.setdefault("TEST", {})
+    if db["ENGINE"].endswith("sqlite3"):
+        test["NAME"] = str(tmp_path_factory.mktemp("e2e-db") / "e2e.sqlite3")
+    else:
+        test["NAME"] = f"test_{db['NAME']}_e2e"
+
+
+def _database_url(settings_dict: dict[str, Any]) -> str:
+    if settings_dict["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = quote(settings_dict.get("USER") or "")
+    password = quote(settings_dict.get("PASSWORD") or "")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{settings_dict['NAME']}"
+
+
+# --- the fake LLM ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _fake_llm_server() -> Iterator[Any]:
+    from chat.testing.fake_llm_server import FakeLLMServer
+
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_llm(_fake_llm_server: Any) -> Iterator[Any]:
+    """The scripted OpenAI-compatible server the site talks to; empty at the start of each test."""
+    _fake_llm_server.reset()
+    yield _fake_llm_server
+    _fake_llm_server.reset()
+
+
+# --- the live server ---------------------------------------------------------------------------
+
+
+@dataclass
+class Site:
+    url: str
+    log_path: Path | None
+    process: subprocess.Popen | None
+    mcp_calls_path: Path | None = None
+
+    def mcp_calls(self) -> list[tuple[str, dict[str, Any]]]:
+        """The calls the test MCP server received, in order (it runs in the server's subprocess)."""
+        from chat.testing.mcp_servers import read_probe_log
+
+        return read_probe_log(self.mcp_calls_path) if self.mcp_calls_path else []
+
+    def log_tail(self, start: int = 0) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_bytes()[start:].decode("utf-8", "replace")
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path and self.log_path.exists() else 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _mcp_servers_file(directory: Path) -> Path:
+    """An mcpServers config with the MCP layer's recording test server over stdio (beside the built-in one)."""
+    from chat.testing.mcp_servers import stdio_config
+
+    path = directory / "mcp.json"
+    path.write_text(json.dumps({"mcpServers": {TEST_MCP_SERVER: stdio_config(TEST_MCP_SERVER, "probe")}}))
+    return path
+
+
+def _server_env(database_url: str, fake_base_url: str, secret_key: str, directory: Path) -> dict[str, str]:
+    env = {**os.environ}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # would hide real async bugs in the server
+    provider = {
+        "name": "fake",
+        "family": "openai",
+        "base_url": fake_base_url,
+        "model": "fake-model",
+        "api_key_env": FAKE_LLM_KEY_ENV,
+        "read_timeout": 30,
+        "max_retries": 0,
+        "breaker_failure_threshold": 1000,
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": secret_key,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SERVE_STATIC": "true",
+            "DATABASE_URL": database_url,
+            "LLM_PROVIDERS": json.dumps([provider]),
+            FAKE_LLM_KEY_ENV: "e2e-key",
+            "CHAT_RATE_LIMIT_MESSAGES": "1000",
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "INFO",
+        }
+    )
+    env.pop("LLM_PROVIDERS_FILE", None)
+    from chat.testing.mcp_servers import PROBE_LOG_ENV
+
+    env["MCP_SERVERS_FILE"] = str(_mcp_servers_file(directory))
+    env[PROBE_LOG_ENV] = str(directory / "mcp-calls.jsonl")  # the test server records its calls here
+    return env
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    last_error = ""
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited with {process.returncode} before serving; log:\n{log.read_text()}")
+        try:
+            if requests.get(f"{url}/accounts/login/", timeout=2).status_code == 200:
+                return
+        except requests.RequestException as exc:
+            last_error = str(exc)
+        time.sleep(0.1)  # polling a starting process; bounded by the deadline above
+    raise RuntimeError(f"daphne did not serve {url} within {timeout} s ({last_error}); log:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def site(
+    pytestconfig: pytest.Config,
+    django_db_setup: None,
+    django_db_blocker: Any,
+    _fake_llm_server: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Site]:
+    """The site under test: a daphne subprocess on a free port, or the --base-url site when one is given."""
+    external = pytestconfig.getoption("--base-url", default=None)
+    if external:
+        yield Site(external.rstrip("/"), None, None)
+        return
+    from django.conf import settings
+    from django.db import connection
+
+    directory = tmp_path_factory.mktemp("e2e-server")
+    with django_db_blocker.unblock():
+        database_url = _database_url(connection.settings_dict)
+    env = _server_env(database_url, _fake_llm_server.base_url, settings.SECRET_KEY, directory)
+    port = _free_port()
+    log_path = directory / "daphne.log"
+    log = log_path.open("wb")
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process, SETTINGS.server_start_timeout, log_path)
+        yield Site(url, log_path, process, directory / "mcp-calls.jsonl")
+    finally:
+        process.terminate()
+        try:
+            # daphne can linger ~10 s at exit while idle anyio worker threads time out; don't wait for that.
+            process.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        log.close()
+        if os.environ.get("E2E_KEEP_LOG"):
+            shutil.copy(log_path, ROOT / SETTINGS.output / "daphne.log")
+
+
+@pytest.fixture
+def live_stack(site: Site) -> Site:
+    """The tests that script the fake LLM or read the database need the stack this suite starts."""
+    if site.process is None:
+        pytest.skip("runs against --base-url/E2E_BASE_URL: the fake LLM and the database are not the site's")
+    return site
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    site = getattr(item, "_e2e_site", None)
+    if report.failed and site is not None:
+        report.sections.append(
+            ("daphne log (this test)", site.log_tail(getattr(item, "_e2e_log_start", 0)) or "(empty)")
+        )
+
+
+def _wait_for_idle_server(timeout: float = 5.0) -> None:
+    """Let replies still running in the server end before the rows they write are flushed."""
+    from chat.models import Message
+
+    deadline = time.monotonic() + timeout
+    while Message.objects.filter(status=Message.Status.STREAMING).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling another process's writes; bounded by the deadline above
+
+
+@pytest.fixture(autouse=True)
+def _isolated(request: pytest.FixtureRequest, site: Site, fake_llm: Any) -> Iterator[None]:
+    """Each test starts with empty tables and an empty script, and leaves them so."""
+    request.node._e2e_site = site
+    request.node._e2e_log_start = site.log_size()
+    yield
+    if site.process is None:
+        return
+    fake_llm.reset()  # releases held streams, so the server finishes its turns now
+    _wait_for_idle_server()
+
+
+# --- people and pages --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_user(live_stack: Site) -> Callable[..., Any]:
+    """Create a person; with a password only when a test logs in through the form (hashing is slow)."""
+    from django.contrib.auth import get_user_model
+
+    def make(username: str = "alice", password: str | None = None) -> Any:
+        model = get_user_model()
+        if password is None:
+            user = model(username=username)
+            user.set_unusable_password()
+            user.save()
+            return user
+        return model.objects.create_user(username=username, password=password)
+
+    return make
+
+
+@pytest.fixture
+def login_as(live_stack: Site) -> Callable[[Any, Any], None]:
+    """Put a real session cookie for `user` into a browser context (skips the login form)."""
+    from django.conf import settings
+    from django.test import Client
+
+    def login(context: Any, user: Any) -> None:
+        client = Client()
+        client.force_login(user)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_stack.url}])
+
+    return login
+
+
+@pytest.fixture
+def chat(page: Any, make_user: Callable[..., Any], login_as: Callable[[Any, Any], None]) -> Any:
+    """A logged-in person ("alice") on an empty chat page, connected."""
+    from e2e.pages.chat_page import ChatPage
+
+    user = make_user("alice")
+    login_as(page.context, user)
+    chat_page = ChatPage(page)
+    chat_page.open()
+    chat_page.user = user
+    return chat_page

@@ -1,0 +1,89 @@
+"""The one place for browser-test settings; e2e/conftest.py reads it. Every value can be set from the environment.
+
+| setting            | environment            | default                  |
+|--------------------|------------------------|--------------------------|
+| browser            | E2E_BROWSER            | chromium                 |
+| executable         | CHROMIUM_PATH          | /usr/bin/chromium, else Playwright's own Chromium |
+| headless           | E2E_HEADLESS           | true (`--headed` wins)   |
+| slow motion, ms    | E2E_SLOW_MO            | 0 (`--slowmo` wins)      |
+| viewport           | E2E_VIEWPORT           | 1280x800                 |
+| expect timeout, ms | E2E_EXPECT_TIMEOUT_MS  | 5000                     |
+| trace              | E2E_TRACE              | retain-on-failure (`--tracing` wins)   |
+| screenshot         | E2E_SCREENSHOT         | only-on-failure (`--screenshot` wins)  |
+| video              | E2E_VIDEO              | off (`--video` wins)     |
+| artifacts folder   | E2E_OUTPUT             | test-results (`--output` wins)         |
+| base URL           | E2E_BASE_URL           | none: start a live stack (`--base-url` wins) |
+| server start, s    | E2E_SERVER_START_TIMEOUT | 30                     |
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SYSTEM_CHROMIUM = "/usr/bin/chromium"
+
+# Chromium on a closed network otherwise retries refused connections and phones home (ENVIRONMENT.md).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _viewport(text: str) -> dict[str, int]:
+    width, _, height = text.lower().partition("x")
+    return {"width": int(width), "height": int(height)}
+
+
+@dataclass(frozen=True)
+class BrowserSettings:
+    browser: str = field(default_factory=lambda: os.environ.get("E2E_BROWSER", "chromium"))
+    chromium_path: str = field(default_factory=lambda: os.environ.get("CHROMIUM_PATH", ""))
+    headless: bool = field(default_factory=lambda: _env_bool("E2E_HEADLESS", True))
+    slow_mo_ms: int = field(default_factory=lambda: int(os.environ.get("E2E_SLOW_MO", "0")))
+    viewport: dict[str, int] = field(default_factory=lambda: _viewport(os.environ.get("E2E_VIEWPORT", "1280x800")))
+    expect_timeout_ms: int = field(default_factory=lambda: int(os.environ.get("E2E_EXPECT_TIMEOUT_MS", "5000")))
+    trace: str = field(default_factory=lambda: os.environ.get("E2E_TRACE", "retain-on-failure"))
+    screenshot: str = field(default_factory=lambda: os.environ.get("E2E_SCREENSHOT", "only-on-failure"))
+    video: str = field(default_factory=lambda: os.environ.get("E2E_VIDEO", "off"))
+    output: str = field(default_factory=lambda: os.environ.get("E2E_OUTPUT", "test-results"))
+    base_url: str = field(default_factory=lambda: os.environ.get("E2E_BASE_URL", ""))
+    server_start_timeout: float = field(default_factory=lambda: float(os.environ.get("E2E_SERVER_START_TIMEOUT", "30")))
+    launch_args: tuple[str, ...] = tuple(CHROMIUM_ARGS)
+
+
+def chromium_executable(settings: BrowserSettings, playwright_chromium: str | None) -> str | None:
+    """The Chromium to launch: CHROMIUM_PATH, else the system one, else Playwright's own (None = its default).
+
+    Raises RuntimeError naming all three places when none of them holds a browser.
+    """
+    if settings.chromium_path:
+        if not Path(settings.chromium_path).is_file():
+            raise RuntimeError(f"CHROMIUM_PATH={settings.chromium_path} does not exist.")
+        return settings.chromium_path
+    system = SYSTEM_CHROMIUM if Path(SYSTEM_CHROMIUM).is_file() else shutil.which("chromium")
+    if system:
+        return system
+    if playwright_chromium and Path(playwright_chromium).is_file():
+        return None
+    raise RuntimeError(
+        "No Chromium found. Looked at: 1) CHROMIUM_PATH (not set), "
+        f"2) the system Chromium ({SYSTEM_CHROMIUM}: missing; install with `apt-get install -y chromium`), "
+        f"3) Playwright's own browser ({playwright_chromium or 'none'}: missing; `playwright install chromium`)."
+    )
+
+
+SETTINGS = BrowserSettings()
