@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from chat.llm.base import ChatMessage, LLMRequest, TextDelta
+from chat.llm.chain import ProviderChain
 from chat.llm.config import ProviderConfig
 from chat.llm.errors import ProviderError
 from chat.llm.openai_compat import OpenAICompatProvider
@@ -88,3 +89,23 @@ async def test_a_refused_connection_is_a_transient_failure():
         async for _ in OpenAICompatProvider(config).stream(REQUEST):
             pass
     assert caught.value.transient
+
+
+async def test_stopping_before_the_first_token_closes_the_connection_and_frees_the_probe(fake):
+    """Cancellation while the chain still waits for the first token is not a retry and not a failure."""
+    fake.script(text_reply(Hold("thinking"), "never sent"))
+    llm = ProviderChain([provider(fake)])
+
+    async def first_event() -> object:
+        async for event in llm.stream(REQUEST):
+            return event
+
+    task = asyncio.create_task(first_event())
+    await asyncio.to_thread(fake.wait_until_held, "thinking", 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.to_thread(fake.wait_for_outcome, 0, "client_closed", 5)
+    breaker = llm.breakers["local"]
+    assert (breaker.state, breaker.failures, len(fake.requests)) == ("closed", 0, 1)
+    await assert_no_stream_threads()
