@@ -174,6 +174,10 @@ class Site:
 
         return read_probe_log(self.mcp_calls_path) if self.mcp_calls_path else []
 
+    def forget_mcp_calls(self) -> None:
+        if self.mcp_calls_path is not None:
+            self.mcp_calls_path.unlink(missing_ok=True)
+
     def log_tail(self, start: int = 0) -> str:
         if self.log_path is None or not self.log_path.exists():
             return ""
@@ -191,10 +195,13 @@ def _free_port() -> int:
 
 def _mcp_servers_file(directory: Path) -> Path:
     """An mcpServers config with the MCP layer's recording test server over stdio (beside the built-in one)."""
-    from chat.testing.mcp_servers import stdio_config
+    from chat.testing.mcp_servers import PROBE_LOG_ENV, stdio_config
 
+    # A stdio server gets only the environment its config names, so the call log path goes here.
+    calls_log = str(directory / "mcp-calls.jsonl")
+    entry = stdio_config(TEST_MCP_SERVER, "probe", env={PROBE_LOG_ENV: calls_log}, confirm=["delete_file"])
     path = directory / "mcp.json"
-    path.write_text(json.dumps({"mcpServers": {TEST_MCP_SERVER: stdio_config(TEST_MCP_SERVER, "probe")}}))
+    path.write_text(json.dumps({"mcpServers": {TEST_MCP_SERVER: entry}}))
     return path
 
 
@@ -227,10 +234,7 @@ def _server_env(database_url: str, fake_base_url: str, secret_key: str, director
         }
     )
     env.pop("LLM_PROVIDERS_FILE", None)
-    from chat.testing.mcp_servers import PROBE_LOG_ENV
-
     env["MCP_SERVERS_FILE"] = str(_mcp_servers_file(directory))
-    env[PROBE_LOG_ENV] = str(directory / "mcp-calls.jsonl")  # the test server records its calls here
     return env
 
 
@@ -324,6 +328,7 @@ def _isolated(request: pytest.FixtureRequest, site: Site, fake_llm: Any) -> Iter
     """Each test starts with empty tables and an empty script, and leaves them so."""
     request.node._e2e_site = site
     request.node._e2e_log_start = site.log_size()
+    site.forget_mcp_calls()
     yield
     if site.process is None:
         return

@@ -28,7 +28,7 @@
     busy: false,
     lastFinalSeq: 0,
     items: new Map(), // seq -> {el, role, text}
-    cards: new Map(), // call_id -> card element
+    cards: new Map(), // seq -> card element (call ids need not be unique across turns)
     pending: new Map(), // client_id -> {el, frame} until message.created
     clientCounter: 0,
   };
@@ -279,7 +279,7 @@
     card.appendChild(body);
     append(card);
     state.items.set(frame.seq, { el: card, role: "tool", text: "" });
-    state.cards.set(frame.call_id, card);
+    state.cards.set(frame.seq, card);
     return card;
   }
 
@@ -290,7 +290,7 @@
   }
 
   function cardFor(frame) {
-    return state.cards.get(frame.call_id) || renderCard(frame);
+    return state.cards.get(frame.seq) || renderCard(frame);
   }
 
   function setCardState(card, stateName, label) {
