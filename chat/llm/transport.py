@@ -135,7 +135,10 @@ async def stream_post(session: requests.Session, target: HTTPTarget) -> AsyncIte
     try:
         while True:
             try:
-                kind, value = await asyncio.wait_for(worker.queue.get(), bound)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancellation (a stop)
+                # that lands in the same loop turn as the item it was waiting for.
+                async with asyncio.timeout(bound):
+                    kind, value = await worker.queue.get()
             except TimeoutError:
                 raise ProviderError(f"timed out after {target.read_timeout:g} s") from None
             if kind == "chunk":
@@ -147,7 +150,8 @@ async def stream_post(session: requests.Session, target: HTTPTarget) -> AsyncIte
     finally:
         worker.stop()
         try:
-            await asyncio.wait_for(asyncio.shield(worker.ended_future), THREAD_JOIN_SECONDS)
+            async with asyncio.timeout(THREAD_JOIN_SECONDS):
+                await asyncio.shield(worker.ended_future)
         except TimeoutError:
             log.warning("LLM stream thread for %s still connecting; it ends at its timeout", target.url)
 
