@@ -29,7 +29,7 @@ def test_a_wrong_password_shows_an_error_and_stays_on_the_login_page(page: Page,
     expect(login.username).to_have_value("alice")
 
 
-def test_an_anonymous_visit_to_the_chat_page_is_sent_to_login(page: Page, live_stack) -> None:
+def test_an_anonymous_visit_to_the_chat_page_is_sent_to_login(page: Page) -> None:
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
