@@ -13,7 +13,7 @@ from chat.llm.base import LLMEvent, LLMRequest, Started
 from chat.llm.config import ProviderConfig
 from chat.llm.errors import ProviderError
 from chat.llm.sse import SSEError, SSEEvent, SSEParser
-from chat.llm.transport import HTTPTarget, stream_post
+from chat.llm.transport import HTTPTarget, new_session, stream_post
 
 
 class StreamDecoder(Protocol):
@@ -37,7 +37,7 @@ class HTTPProvider:
         self.config = config
         self.name = config.name
         self.model = config.model
-        self.session = session or requests.Session()
+        self.session = session or new_session()
 
     def url(self) -> str:
         raise NotImplementedError

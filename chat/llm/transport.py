@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from typing import Any
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from chat.llm.errors import ProviderError, is_transient_status, parse_retry_after
 
@@ -39,6 +43,56 @@ class HTTPTarget:
     read_timeout: float
 
 
+# The worker whose request runs on this thread, so its connection can be found to shut it down.
+_current = threading.local()
+
+
+def _track(connection: HTTPConnection) -> None:
+    worker = getattr(_current, "worker", None)
+    if worker is not None:
+        worker.connection = connection
+
+
+class _TrackedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        _track(self)
+        super().request(*args, **kwargs)
+
+
+class _TrackedHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        _track(self)
+        super().request(*args, **kwargs)
+
+
+class _TrackedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _TrackedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
+class StreamingAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections tell the worker about themselves, so a stop can shut the
+    socket down even while the request still waits for the response headers."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _TrackedHTTPConnectionPool, "https": _TrackedHTTPSConnectionPool,
+        }
+
+
+def new_session() -> requests.Session:
+    """A requests session (pooled keep-alive connections) whose streams can be interrupted."""
+    session = requests.Session()
+    adapter = StreamingAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class _Worker:
     """The thread side: one request, its body read with read1 so chunks pass on as they arrive."""
 
@@ -51,17 +105,21 @@ class _Worker:
         self.ended = threading.Event()
         self.ended_future: asyncio.Future[None] = loop.create_future()
         self._response: requests.Response | None = None
+        self.connection: HTTPConnection | None = None
         self._lock = threading.Lock()
 
     def run(self) -> None:
+        _current.worker = self
         try:
             self._request()
         except BaseException as exc:  # anything unexpected still ends the async side
             if not self.stopping.is_set():
                 self._put("error", exc if isinstance(exc, ProviderError) else self._classify(exc))
         finally:
+            _current.worker = None
             with self._lock:
                 response, self._response = self._response, None
+                self.connection = None
             if response is not None:
                 response.close()
             self.ended.set()
@@ -83,6 +141,8 @@ class _Worker:
         while not self.stopping.is_set():
             data = raw.read1(READ_SIZE, decode_content=True)
             if not data:
+                with self._lock:
+                    self.connection = None  # back in the pool now: never shut it down
                 break
             self._put("chunk", data)
         if not self.stopping.is_set():
@@ -109,6 +169,13 @@ class _Worker:
         if self.ended.is_set():
             return
         with self._lock:
+            sock = getattr(self.connection, "sock", None)
+            if sock is not None:
+                # Both directions: a blocked recv wakes, and the server sees the close at once.
+                # The plain-socket method, so a TLS socket's state is left to its own thread.
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                return
             response = self._response
         if response is not None:
             with contextlib.suppress(Exception):  # no socket (a mocked body) or already released

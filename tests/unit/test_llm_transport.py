@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import threading
 
 import pytest
@@ -109,3 +111,52 @@ async def test_stopping_before_the_first_token_closes_the_connection_and_frees_t
     breaker = llm.breakers["local"]
     assert (breaker.state, breaker.failures, len(fake.requests)) == ("closed", 0, 1)
     await assert_no_stream_threads()
+
+
+class SilentServer:
+    """Accepts one connection, reads the request, never answers; notes when the client closes."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.got_request = threading.Event()
+        self.client_closed = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/v1"
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        conn.settimeout(10)
+        with conn:
+            conn.recv(65536)
+            self.got_request.set()
+            with contextlib.suppress(OSError):
+                while conn.recv(65536):
+                    pass
+                self.client_closed.set()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(5)
+
+
+async def test_stopping_while_waiting_for_response_headers_closes_the_connection_at_once():
+    server = SilentServer()
+    try:
+        config = ProviderConfig(name="slow", family="openai", base_url=server.base_url, model="m", read_timeout=30)
+        stream = OpenAICompatProvider(config).stream(REQUEST)
+        task = asyncio.create_task(anext(stream))  # Started comes first, without I/O
+        await task
+        second = asyncio.create_task(anext(stream))
+        assert await asyncio.to_thread(server.got_request.wait, 5), "the provider never received the request"
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        assert await asyncio.to_thread(server.client_closed.wait, 2), "the server did not see the connection close"
+        await assert_no_stream_threads(bound=2)
+    finally:
+        server.close()
