@@ -9,6 +9,7 @@ wrong (400/401/403/404) is reported with the provider's words, without fallback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -71,8 +72,10 @@ class ProviderChain:
                 log.warning("LLM provider %s failed before answering: %s", provider.name, exc.message)
                 failures.append(f"{provider.name}: {exc.message}")
                 continue
-            async for event in self._relay(provider, opened):
-                yield event
+            # aclosing: closing this generator must close the provider's HTTP stream at once.
+            async with contextlib.aclosing(self._relay(provider, opened)) as events:
+                async for event in events:
+                    yield event
             return
         raise LLMError(self._all_failed(failures))
 

@@ -160,3 +160,14 @@ async def test_stopping_while_waiting_for_response_headers_closes_the_connection
         await assert_no_stream_threads(bound=2)
     finally:
         server.close()
+
+
+async def test_closing_the_chain_mid_reply_closes_the_provider_connection(fake):
+    fake.script(text_reply("First ", Hold("rest"), "never sent"))
+    stream = ProviderChain([provider(fake)]).stream(REQUEST)
+    async for event in stream:
+        if isinstance(event, TextDelta):
+            break
+    await stream.aclose()
+    await asyncio.to_thread(fake.wait_for_outcome, 0, "client_closed", 5)
+    await assert_no_stream_threads()
