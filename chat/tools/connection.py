@@ -61,7 +61,8 @@ class Connection:
 
     @property
     def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
+        """True while the owner task serves; a task being cancelled is already on its way out."""
+        return self._task is not None and not self._task.done() and not self._task.cancelling()
 
     async def request(self, operation: Operation, deadline: float) -> Any:
         """Run operation(client) in the owner task; TimeoutError after deadline seconds (the request is cancelled)."""
@@ -74,6 +75,9 @@ class Connection:
                 return await job.future
         except BaseException:
             job.cancel()
+            if self._ready is not None and not self._ready.done() and self.alive:
+                self.failure = "the server did not finish starting in time"
+                _stop(self._task)  # a server that never finishes starting is started afresh next time
             raise
         finally:
             self._active.discard(job)
@@ -84,15 +88,10 @@ class Connection:
         if task is None or task.done():
             return
         self._queue.put_nowait(None)
-        try:
-            async with asyncio.timeout(5):
-                await asyncio.shield(task)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-        except Exception:
-            pass  # the owner task already logged why it ended
+        _, pending = await asyncio.wait({task}, timeout=5)
+        if pending:
+            _stop(task)
+            await asyncio.wait({task}, timeout=5)  # the SDK stops a stdio server within its own bounds
 
     async def _started(self) -> None:
         if not self.alive:
@@ -204,6 +203,12 @@ class Connection:
             async with create_mcp_http_client(headers=config.headers or None) as http:
                 async with Client(streamable_http_client(config.url, http_client=http), **options) as client:
                     yield client
+
+
+def _stop(task: asyncio.Task[None] | None) -> None:
+    """Cancel an owner task once: a second cancel would break the SDK's shielded shutdown of a subprocess."""
+    if task is not None and not task.done() and not task.cancelling():
+        task.cancel()
 
 
 def _settle(job: _Job, error: BaseException) -> None:
