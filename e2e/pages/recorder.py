@@ -29,3 +29,28 @@ class ReplyRecorder:
 
     def texts(self) -> list[str]:
         return self.page.evaluate("() => window.__replyTexts.slice()")
+
+
+_INSTALL_STATES = r"""
+() => {
+  window.__connectionStates = [];
+  const status = document.querySelector('[role="status"]');
+  const record = () => {
+    const states = window.__connectionStates;
+    if (states[states.length - 1] !== status.dataset.state) states.push(status.dataset.state);
+  };
+  record();
+  new MutationObserver(record).observe(status, { attributes: true, attributeFilter: ["data-state"] });
+}
+"""
+
+
+class ConnectionRecorder:
+    """Every state the connection indicator passes through, however briefly, in order."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        page.evaluate(_INSTALL_STATES)
+
+    def states(self) -> list[str]:
+        return self.page.evaluate("() => window.__connectionStates.slice()")
