@@ -228,6 +228,20 @@ async def test_a_hanging_http_tool_is_cancelled_on_the_server_too(user: Any, mod
     assert result["kind"] == "timeout"
 
 
+async def test_stopping_the_reply_during_a_tool_call_cancels_the_call_on_the_server(user: Any, model: ScriptedModel) -> None:
+    model.calls("probe__hang", {})
+    async with probe_hub() as (_, probe), connected(user) as comm:
+        frames: list[dict[str, Any]] = []
+        await send_message(comm, "wait forever")
+        started = await receive_frame(comm, "tool.started", seen=frames)
+        await probe.wait(probe.hang_started, "that the hanging call started")
+        await send(comm, "generation.stop", conversation_id=started["conversation_id"])
+        result = await receive_frame(comm, "tool.finished", seen=frames)
+        await probe.wait(probe.hang_cancelled, "that the stopped call was cancelled")
+    assert (result["is_error"], result["kind"]) == (True, "stopped")
+    assert len(model.requests) == 1, "the model was asked again after the person stopped the reply"
+
+
 async def test_a_stdio_server_that_exits_mid_call_gives_an_error_result_and_the_next_call_restarts_it(
     user: Any, model: ScriptedModel, tmp_path: Path
 ) -> None:
@@ -251,8 +265,10 @@ async def test_a_server_that_is_down_at_start_does_not_hide_the_built_in_tools(
     servers_file.write_text(json.dumps({"mcpServers": {
         "remote": {"url": f"http://127.0.0.1:{free_port()}/mcp"},
         "local": {"command": str(tmp_path / "no-such-server")},
+        "silent": {"command": sys.executable, "args": ["-c", "import time; time.sleep(60)"]},
     }}))
     settings.MCP_SERVERS_FILE = str(servers_file)
+    settings.MCP_LIST_TIMEOUT_SECONDS = 1  # "silent" starts but never answers: its listing is cut off
     model.calls("builtin__calculator", {"expression": "12*7"}, "call_1").calls("remote__search", {}, "call_2").says("84")
     try:
         async with connected(user) as comm:
@@ -261,7 +277,8 @@ async def test_a_server_that_is_down_at_start_does_not_hide_the_built_in_tools(
         await tools.close_hub()
         tools.reset_hub()
     offered = model.tool_names(0)
-    assert "builtin__calculator" in offered and not any(name.startswith(("remote__", "local__")) for name in offered)
+    assert "builtin__calculator" in offered
+    assert not any(name.startswith(("remote__", "local__", "silent__")) for name in offered)
     calculator, remote = of_type(frames, "tool.finished")
     assert (calculator["result"], calculator["is_error"]) == ("84", False)
     assert (remote["is_error"], remote["kind"]) == (True, "unavailable")
