@@ -319,7 +319,11 @@ def _wait_for_idle_server(timeout: float = 5.0) -> None:
     from chat.models import Message
 
     deadline = time.monotonic() + timeout
-    while Message.objects.filter(status=Message.Status.STREAMING).exists() and time.monotonic() < deadline:
+    streaming = Message.objects.filter(status=Message.Status.STREAMING)
+    while streaming.exists():
+        if time.monotonic() > deadline:
+            left = list(streaming.values_list("conversation_id", "seq", "content"))
+            raise AssertionError(f"replies still streaming {timeout} s after the test released the fake LLM: {left}")
         time.sleep(0.05)  # polling another process's writes; bounded by the deadline above
 
 
