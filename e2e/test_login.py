@@ -8,6 +8,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.login_page import LoginPage
+from e2e.pages.socket_tap import SocketTap
 
 
 def test_logging_in_lands_on_the_chat_page(page: Page, make_user) -> None:
@@ -63,3 +64,18 @@ def test_logging_out_ends_the_session_and_the_socket(chat: ChatPage, browser: Br
         assert page.evaluate(OPEN_SOCKET_JS) == "refused"
     finally:
         stale.close()
+
+
+def test_a_tab_left_open_after_logging_out_elsewhere_goes_to_login_when_its_socket_drops(
+    chat: ChatPage, live_stack
+) -> None:
+    other_tab = ChatPage(chat.page.context.new_page())
+    tap = SocketTap()
+    other_tab.page.route_web_socket(re.compile(r"/ws/chat/$"), tap)
+    other_tab.open()
+
+    chat.logout_button.click()
+    expect(chat.page).to_have_url(re.compile(r"/accounts/login/$"))
+    tap.cut(0)
+
+    expect(other_tab.page).to_have_url(re.compile(r"/accounts/login/"))

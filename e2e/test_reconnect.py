@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
-from playwright.sync_api import WebSocketRoute, expect
+from playwright.sync_api import expect
 
 from chat.testing.fake_llm_server import Hold, text_reply
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.recorder import ConnectionRecorder
-
-
-class SocketTap:
-    """Routes the page's chat sockets through Playwright, so a test can see what the page sends and cut the line."""
-
-    def __init__(self) -> None:
-        self.connections: list[tuple[WebSocketRoute, WebSocketRoute, list[dict[str, Any]]]] = []
-
-    def __call__(self, page_side: WebSocketRoute) -> None:
-        server_side = page_side.connect_to_server()
-        sent: list[dict[str, Any]] = []
-
-        def forward(message: str | bytes) -> None:
-            sent.append(json.loads(message))
-            server_side.send(message)
-
-        page_side.on_message(forward)
-        self.connections.append((page_side, server_side, sent))
-
-    def cut(self, index: int) -> None:
-        page_side, server_side, _ = self.connections[index]
-        page_side.close(code=4000, reason="test cut the line")
-        server_side.close()
-
-    def sent(self, index: int) -> list[dict[str, Any]]:
-        return self.connections[index][2]
+from e2e.pages.socket_tap import SocketTap
 
 
 def test_a_dropped_connection_reconnects_and_resumes_the_reply(chat: ChatPage, fake_llm) -> None:

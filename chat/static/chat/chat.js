@@ -90,8 +90,19 @@
     socket.addEventListener("close", () => onClose(socket));
   }
 
+  // A refused handshake looks like a network error to a page; ask the server whether the session ended.
+  function checkStillLoggedIn() {
+    window
+      .fetch(window.location.href, { method: "HEAD", redirect: "manual", credentials: "same-origin", cache: "no-store" })
+      .then((response) => {
+        if (response.type === "opaqueredirect") window.location.reload(); // the server sends it to login
+      })
+      .catch(() => {});
+  }
+
   function onOpen(socket) {
     if (socket !== state.socket) return;
+    socket.wasOpen = true;
     state.attempts = 0;
     setConnection("connected", "Connected");
     showNotice("");
@@ -106,6 +117,7 @@
     if (socket !== state.socket) return;
     state.socket = null;
     state.attempts += 1;
+    if (!socket.wasOpen) checkStillLoggedIn();
     const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (state.attempts - 1));
     const jittered = Math.round(delay * (0.8 + Math.random() * 0.4));
     setConnection("disconnected", "Disconnected — reconnecting in " + Math.ceil(jittered / 1000) + " s");
@@ -192,6 +204,8 @@
 
   function setStatus(item, status) {
     item.el.dataset.status = status;
+    // Screen readers wait for a streaming reply to finish instead of reading every token.
+    item.el.setAttribute("aria-busy", String(status === "streaming"));
   }
 
   function setFootnote(item, className, text) {

@@ -1,0 +1,34 @@
+"""Routes a page's chat sockets through Playwright: see what the page sends, cut the line at will."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from playwright.sync_api import WebSocketRoute
+
+
+class SocketTap:
+    """Routes the page's chat sockets through Playwright, so a test can see what the page sends and cut the line."""
+
+    def __init__(self) -> None:
+        self.connections: list[tuple[WebSocketRoute, WebSocketRoute, list[dict[str, Any]]]] = []
+
+    def __call__(self, page_side: WebSocketRoute) -> None:
+        server_side = page_side.connect_to_server()
+        sent: list[dict[str, Any]] = []
+
+        def forward(message: str | bytes) -> None:
+            sent.append(json.loads(message))
+            server_side.send(message)
+
+        page_side.on_message(forward)
+        self.connections.append((page_side, server_side, sent))
+
+    def cut(self, index: int) -> None:
+        page_side, server_side, _ = self.connections[index]
+        page_side.close(code=4000, reason="test cut the line")
+        server_side.close()
+
+    def sent(self, index: int) -> list[dict[str, Any]]:
+        return self.connections[index][2]
