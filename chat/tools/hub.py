@@ -110,6 +110,9 @@ class Hub:
         loop = asyncio.get_running_loop()
         servers = self._loops.get(loop)
         if servers is None:
+            # Sessions hold their loop alive, so the weak keys alone would never let a closed loop go.
+            for closed in [other for other in self._loops if other.is_closed()]:
+                del self._loops[closed]
             servers = self._loops[loop] = {name: self._new_server(config) for name, config in self._configs.items()}
         return servers
 

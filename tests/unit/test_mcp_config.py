@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,52 @@ def test_long_results_are_truncated_with_a_visible_marker() -> None:
     assert text.endswith("[… truncated: 50 of 150 characters not shown]")
     assert truncate("short", 100) == "short"
 
+
+
+# --- the hub's sessions (in memory, no socket) -------------------------------------------------------
+
+
+def test_one_hub_serves_each_event_loop_with_sessions_of_its_own() -> None:
+    """pytest-asyncio gives each test a loop and daphne has one: a session must never outlive its loop."""
+    server, probe = probe_server()
+    hub = Hub({"probe": memory_server("probe", server)})
+
+    async def one_call(text: str) -> str:
+        try:
+            return (await hub.call("probe__echo", {"text": text})).text
+        finally:
+            await hub.aclose()
+
+    assert [asyncio.run(one_call("first")), asyncio.run(one_call("second"))] == ["first", "second"]
+    assert probe.calls_to("echo") == [{"text": "first", "times": 1}, {"text": "second", "times": 1}]
+
+
+async def test_a_hanging_call_does_not_hold_up_other_calls_to_the_same_server() -> None:
+    server, probe = probe_server()
+    hub = Hub({"probe": memory_server("probe", server, timeout=5)})
+    try:
+        hanging = asyncio.create_task(hub.call("probe__hang", {}))
+        await probe.wait(probe.hang_started, "that the hanging call started")
+        quick = await hub.call("probe__echo", {"text": "meanwhile"})
+        hanging.cancel()
+        await asyncio.gather(hanging, return_exceptions=True)
+        await probe.wait(probe.hang_cancelled, "that cancelling the caller cancelled the call on the server")
+    finally:
+        await hub.aclose()
+    assert quick.text == "meanwhile"
+
+
+async def test_the_tool_list_is_cached_until_the_server_announces_a_change() -> None:
+    server, _ = probe_server()
+    hub = Hub({"probe": memory_server("probe", server)})
+    try:
+        before = {tool.spec.name for tool in await hub.list_tools()}
+        server.add_tool(lambda: "quiet", name="quiet", description="added without an announcement")
+        cached = {tool.spec.name for tool in await hub.list_tools()}
+        await hub.call("probe__add_tool", {"tool_name": "loud"})
+        await hub.wait_for_tool_change("probe", within=5)
+        after = {tool.spec.name for tool in await hub.list_tools()}
+    finally:
+        await hub.aclose()
+    assert cached == before
+    assert {"probe__quiet", "probe__loud"} <= after
