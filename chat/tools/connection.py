@@ -47,87 +47,119 @@ class _Job:
             self.scope.cancel()
 
 
+@dataclass(eq=False)
+class _Session:
+    """One life of a server's session: its owner task, its queue and the jobs it must answer."""
+
+    queue: asyncio.Queue[_Job | None] = field(default_factory=asyncio.Queue)
+    active: set[_Job] = field(default_factory=set)
+    ready: asyncio.Future[None] | None = None
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        """True while the owner task serves; a task being cancelled is already on its way out."""
+        return self.task is not None and not self.task.done() and not self.task.cancelling()
+
+    def stop(self) -> None:
+        """Cancel the owner task once: a second cancel would break the SDK's shielded shutdown of a subprocess."""
+        if self.task is not None and not self.task.done() and not self.task.cancelling():
+            self.task.cancel()
+
+    def fail_pending(self, error: Exception) -> None:
+        for job in list(self.active):
+            _settle(job, error)
+        while not self.queue.empty():
+            job = self.queue.get_nowait()
+            if job is not None:
+                _settle(job, error)
+
+
 @dataclass
 class Connection:
     """A lazily started session to one server; restarts on the next request after it dies."""
 
     config: ServerConfig
     on_tools_changed: Callable[[], None] = lambda: None
-    _queue: asyncio.Queue[_Job | None] = field(default_factory=asyncio.Queue)
-    _task: asyncio.Task[None] | None = None
-    _ready: asyncio.Future[None] | None = None
-    _active: set[_Job] = field(default_factory=set)
     failure: str = ""
+    _session: _Session | None = None
 
     @property
     def alive(self) -> bool:
-        """True while the owner task serves; a task being cancelled is already on its way out."""
-        return self._task is not None and not self._task.done() and not self._task.cancelling()
+        return self._session is not None and self._session.alive
 
     async def request(self, operation: Operation, deadline: float) -> Any:
         """Run operation(client) in the owner task; TimeoutError after deadline seconds (the request is cancelled)."""
         job = _Job(operation, asyncio.get_running_loop().create_future())
+        session: _Session | None = None
         try:
             async with asyncio.timeout(deadline):
-                await self._started()
-                self._active.add(job)  # from here on, a dying session settles the job
-                self._queue.put_nowait(job)
+                session = await self._started()
+                session.active.add(job)  # from here on, a dying session settles the job
+                session.queue.put_nowait(job)
                 return await job.future
+        except TimeoutError:
+            job.cancel()
+            starting = session or self._session
+            if starting is not None and starting.ready is not None and not starting.ready.done():
+                self.failure = "the server did not finish starting in time"
+                starting.stop()  # a server that never finishes starting is started afresh next time
+            raise
         except BaseException:
             job.cancel()
-            if self._ready is not None and not self._ready.done() and self.alive:
-                self.failure = "the server did not finish starting in time"
-                _stop(self._task)  # a server that never finishes starting is started afresh next time
             raise
         finally:
-            self._active.discard(job)
+            if session is not None:
+                session.active.discard(job)
 
     async def aclose(self) -> None:
         """End the session (and its subprocess) if it is running; bounded so a stuck server cannot hang shutdown."""
-        task, self._task = self._task, None
-        if task is None or task.done():
+        session, self._session = self._session, None
+        if session is None or session.task is None or session.task.done():
             return
-        self._queue.put_nowait(None)
-        _, pending = await asyncio.wait({task}, timeout=5)
+        session.queue.put_nowait(None)
+        _, pending = await asyncio.wait({session.task}, timeout=5)
         if pending:
-            _stop(task)
-            await asyncio.wait({task}, timeout=5)  # the SDK stops a stdio server within its own bounds
+            session.stop()
+            await asyncio.wait({session.task}, timeout=5)  # the SDK stops a stdio server within its own bounds
 
-    async def _started(self) -> None:
-        if not self.alive:
+    async def _started(self) -> _Session:
+        session = self._session
+        if session is None or not session.alive:
             loop = asyncio.get_running_loop()
-            self._queue = asyncio.Queue()
-            self._ready = loop.create_future()
-            self._task = loop.create_task(self._own(self._ready), name=f"mcp-{self.config.name}")
-        assert self._ready is not None
+            session = self._session = _Session(ready=loop.create_future())
+            session.task = loop.create_task(self._own(session), name=f"mcp-{self.config.name}")
+        assert session.ready is not None
         # Shielded: one caller's deadline must not kill a session that others share.
-        await asyncio.shield(self._ready)
-        if not self.alive:
+        await asyncio.shield(session.ready)
+        if not session.alive:
             raise ServerUnavailable(self.failure or "the connection to the server closed")
+        return session
 
-    async def _own(self, ready: asyncio.Future[None]) -> None:
+    async def _own(self, session: _Session) -> None:
+        assert session.ready is not None
         try:
             async with self._client() as client:
                 self.failure = ""
-                ready.set_result(None)
-                await self._serve(client)
+                session.ready.set_result(None)
+                await self._serve(client, session.queue)
         except Exception as exc:  # any way a session can die ends here, never in a caller
             self.failure = _describe(exc)
             log.warning("MCP server %s: %s", self.config.name, self.failure)
         finally:
             error = ServerUnavailable(self.failure or "the connection to the server closed")
-            if not ready.done():
-                ready.set_exception(error)
-                ready.exception()  # mark retrieved: a caller may have given up already
-            self._fail_pending(error)
+            if not session.ready.done():
+                session.ready.set_exception(error)
+                session.ready.exception()  # mark retrieved: a caller may have given up already
+            session.fail_pending(error)
 
-    async def _serve(self, client: Client) -> None:
+    async def _serve(self, client: Client, queue: asyncio.Queue[_Job | None]) -> None:
         lost = anyio.Event()
         async with anyio.create_task_group() as group:
             group.start_soon(self._listen_for_changes, client, lost)
             group.start_soon(self._watch, lost, group.cancel_scope)
             while True:
-                job = await self._queue.get()
+                job = await queue.get()
                 if job is None:
                     group.cancel_scope.cancel()
                     return
@@ -178,14 +210,6 @@ class Connection:
             self.on_tools_changed()
         await anyio.lowlevel.checkpoint()
 
-    def _fail_pending(self, error: Exception) -> None:
-        for job in list(self._active):
-            _settle(job, error)
-        while not self._queue.empty():
-            job = self._queue.get_nowait()
-            if job is not None:
-                _settle(job, error)
-
     @contextlib.asynccontextmanager
     async def _client(self) -> AsyncIterator[Client]:
         config = self.config
@@ -203,12 +227,6 @@ class Connection:
             async with create_mcp_http_client(headers=config.headers or None) as http:
                 async with Client(streamable_http_client(config.url, http_client=http), **options) as client:
                     yield client
-
-
-def _stop(task: asyncio.Task[None] | None) -> None:
-    """Cancel an owner task once: a second cancel would break the SDK's shielded shutdown of a subprocess."""
-    if task is not None and not task.done() and not task.cancelling():
-        task.cancel()
 
 
 def _settle(job: _Job, error: BaseException) -> None:
