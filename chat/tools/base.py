@@ -26,7 +26,8 @@ class HubTool:
 
 @dataclass(frozen=True)
 class ToolResult:
-    """What a call came to. kind: result, error, invalid, unknown, timeout, unavailable, declined."""
+    """What a call came to. kind: result, error, invalid, unknown, timeout, unavailable (from the hub),
+    declined, stopped (set by the turn engine). docs/tools.md shows the text of each."""
 
     text: str
     is_error: bool = False

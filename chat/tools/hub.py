@@ -128,7 +128,7 @@ class Hub:
             return server.tools
         backoff = float(settings.MCP_RETRY_AFTER_SECONDS)
         if not for_call and server.failed_at and time.monotonic() - server.failed_at < backoff:
-            return []  # a server that just failed is not retried on every turn
+            return server.tools or []  # a server that just failed is not retried on every turn
         server.stale = False
         try:
             listed = await server.connection.request(_list_all_tools, _list_deadline(server.config))
