@@ -148,7 +148,10 @@ SERVERS: dict[str, Callable[[], MCPServer]] = {
 
 
 def stdio_config(name: str, server: str = "probe", **options: Any) -> dict[str, Any]:
-    """An mcpServers entry that starts `server` from this module in a subprocess with this Python."""
+    """An mcpServers entry that starts `server` from this module in a subprocess with this Python.
+
+    `name` is the key the entry will have under "mcpServers" (for the reader; the entry does not repeat it).
+    """
     project = str(Path(__file__).resolve().parents[2])
     return {"command": sys.executable, "args": ["-m", "chat.testing.mcp_servers", server], "cwd": project, **options}
 
