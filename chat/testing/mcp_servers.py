@@ -119,6 +119,12 @@ def probe_server(name: str = "probe", *, allow_crash: bool = False) -> tuple[MCP
         return os.getpid()
 
     @server.tool()
+    def header(name: str, ctx: Context) -> str:
+        """The value of one HTTP request header as the server received it (empty over stdio)."""
+        probe.record("header", name=name)
+        return (ctx.headers or {}).get(name.lower(), "")
+
+    @server.tool()
     def delete_file(path: str) -> str:
         """Pretends to delete a file: the kind of tool that should need the person's consent."""
         probe.record("delete_file", path=path)

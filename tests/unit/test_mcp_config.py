@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from chat.testing.mcp_servers import probe_server
+from chat.testing.mcp_servers import probe_server, serve_http
 from chat.tools import check_configuration
 from chat.tools.config import load_servers, memory_server, parse_servers
 from chat.tools.hub import Hub, build_hub
@@ -201,3 +201,30 @@ async def test_the_tool_list_is_cached_until_the_server_announces_a_change() -> 
         await hub.aclose()
     assert cached == before
     assert {"probe__quiet", "probe__loud"} <= after
+
+
+async def test_configured_headers_reach_an_http_server_with_secrets_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PROBE_TOKEN", "t0ken")
+    server, _ = probe_server()
+    with serve_http(server) as url:
+        hub = Hub(parse_servers(servers(web={"url": url, "headers": {"Authorization": "Bearer ${PROBE_TOKEN}"}})))
+        try:
+            result = await hub.call("web__header", {"name": "Authorization"})
+        finally:
+            await hub.aclose()
+    assert (result.text, result.is_error) == ("Bearer t0ken", False)
+
+
+async def test_a_tool_whose_name_providers_refuse_is_offered_under_a_safe_name_and_still_called() -> None:
+    server, _ = probe_server()
+    server.add_tool(lambda path: f"read {path}", name="read.file", description="A dotted tool name")
+    hub = Hub({"probe": memory_server("probe", server)})
+    try:
+        offered = {tool.spec.name: tool.tool for tool in await hub.list_tools()}
+        result = await hub.call("probe__read_file", {"path": "notes.txt"})
+    finally:
+        await hub.aclose()
+    assert offered["probe__read_file"] == "read.file"
+    assert (result.text, result.is_error) == ("read notes.txt", False)
