@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
+# The tools are async on purpose: the SDK runs sync tools on anyio worker threads, which are not
+# daemons and outlive daphne's loop, so the process would hang on SIGTERM.
 server = MCPServer("builtin", instructions="Calculator, clock and unit conversion. Offline and side-effect free.")
 
 _BINARY = {
@@ -77,7 +79,7 @@ def _format_number(value: float | int) -> str:
 
 
 @server.tool()
-def calculator(expression: str) -> str:
+async def calculator(expression: str) -> str:
     """Evaluate an arithmetic expression such as "12*7" or "(2+3)^2 / sqrt(16)".
 
     Supports + - * / // % ** (or ^), parentheses, sqrt, abs, round, pi and e.
@@ -86,7 +88,7 @@ def calculator(expression: str) -> str:
 
 
 @server.tool()
-def current_time(timezone: str = "UTC") -> str:
+async def current_time(timezone: str = "UTC") -> str:
     """The current date and time in an IANA time zone such as "Europe/Paris" or "UTC"."""
     try:
         zone = ZoneInfo(timezone)
@@ -135,7 +137,7 @@ def convert(value: float, from_unit: str, to_unit: str) -> float:
 
 
 @server.tool()
-def convert_units(value: float, from_unit: str, to_unit: str) -> str:
+async def convert_units(value: float, from_unit: str, to_unit: str) -> str:
     """Convert a value between units of length, mass, volume, time or temperature (e.g. 5 km to mi)."""
     if not math.isfinite(value):
         raise ToolError("The value must be a finite number.")
