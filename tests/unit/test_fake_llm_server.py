@@ -62,7 +62,8 @@ def test_the_request_body_is_recorded_for_assertions(fake: FakeLLMServer) -> Non
     assert request.path == "/v1/chat/completions"
     assert request.messages == [{"role": "user", "content": "hi"}]
     assert request.body["tools"][0]["function"]["name"] == "x"
-    assert request.outcome == "complete"
+    # The client can read [DONE] before the server thread records the end: wait for it, bounded.
+    assert fake.wait_for_outcome(0, "complete").outcome == "complete"
 
 
 def test_chunks_arrive_one_after_another_with_the_scripted_delay(fake: FakeLLMServer) -> None:
