@@ -22,6 +22,7 @@ from chat.llm.breaker import CLOSED, OPEN
 from chat.models import Message
 from chat.testing import wire
 from chat.testing.cassette import replay
+from chat.testing.clock import FakeTime
 from chat.testing.fake_llm_server import FakeLLMServer, Hold, text_reply
 from chat.testing.socket import connected, of_type, receive_frame, reply_text, run_turn, send, send_message
 
@@ -51,22 +52,6 @@ def use_providers(settings, monkeypatch):
 def mocked():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
-
-
-class FakeTime:
-    """Replaces the chain's clock and sleep: time moves only when a test or a backoff moves it."""
-
-    def __init__(self) -> None:
-        self.now, self.sleeps = 1000.0, []
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def install(self) -> Any:
-        llm = get_llm()
-        llm.sleep, llm.clock = self.sleep, lambda: self.now
-        return llm
 
 
 @database_sync_to_async
@@ -193,7 +178,7 @@ async def test_primary_503_is_answered_by_the_backup_and_the_stored_reply_names_
 async def test_429_with_retry_after_is_retried_once_after_the_advertised_delay(user, use_providers, mocked):
     use_providers({**PRIMARY, "max_retries": 2})
     fake_time = FakeTime()
-    fake_time.install()
+    fake_time.install(get_llm())
     mocked.post(OPENAI_URL, status=429, json=wire.openai_error_body("Rate limit reached"), headers={"Retry-After": "2"})
     mocked.post(OPENAI_URL, body=openai_text("After ", "waiting."))
     async with connected(user) as comm:
@@ -207,7 +192,7 @@ async def test_429_with_retry_after_is_retried_once_after_the_advertised_delay(u
 async def test_breaker_opens_skips_the_provider_then_probes_after_the_cooldown(user, use_providers, mocked):
     use_providers({**PRIMARY, "breaker_failure_threshold": 2, "breaker_cooldown_seconds": 60}, BACKUP)
     fake_time = FakeTime()
-    breaker = fake_time.install().breakers["primary"]
+    breaker = fake_time.install(get_llm()).breakers["primary"]
     mocked.post(OPENAI_URL, status=500)
     mocked.post(ANTHROPIC_URL, body=anthropic_text("From backup."))
 

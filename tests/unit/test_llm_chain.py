@@ -15,6 +15,7 @@ from chat.llm.chain import ProviderChain
 from chat.llm.config import ProviderConfig
 from chat.llm.registry import build_provider
 from chat.testing import wire
+from chat.testing.clock import FakeTime
 
 PRIMARY = "https://primary.test/v1/chat/completions"
 BACKUP = "https://backup.test/v1/messages"
@@ -29,21 +30,6 @@ def api_key(monkeypatch):
 def mocked():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
-
-
-class FakeTime:
-    """A clock that only moves when told to, and a sleep that records and advances it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture
