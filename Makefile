@@ -29,6 +29,7 @@ run: venv
 # runs them all and fails if any failed.
 test: venv browser
 	@failed=""; \
+	$(MAKE) --no-print-directory lint || failed="$$failed lint"; \
 	$(MAKE) --no-print-directory test-unit-and-integration || failed="$$failed tests"; \
 	$(MAKE) --no-print-directory test-e2e || failed="$$failed e2e"; \
 	$(MAKE) --no-print-directory test-scaleout || failed="$$failed scale-out"; \

@@ -1,6 +1,7 @@
 """The socket layer, through the routed application with a real session cookie and Origin header."""
 
 import json
+from itertools import pairwise
 
 import pytest
 from channels.db import database_sync_to_async
@@ -236,7 +237,7 @@ async def test_reopening_mid_stream_shows_the_text_so_far_then_the_rest_without_
     assert snapshot["offset"] == 0 and snapshot["text"]
     assert reply_text(seen) == completed["text"]
     offsets = [(f["offset"], len(f["text"])) for f in of_type(seen, "assistant.delta")]
-    assert all(start == prev_start + prev_len for (prev_start, prev_len), (start, _) in zip(offsets, offsets[1:]))
+    assert all(start == prev_start + prev_len for (prev_start, prev_len), (start, _) in pairwise(offsets))
 
 
 async def test_a_second_message_while_a_reply_streams_is_refused_as_busy(user):
