@@ -112,11 +112,22 @@ class Turn:
             await asyncio.wait([self._work], timeout=5)
             raise
         finally:
+            # Not busy from the moment the work ends: a cancelled channels_redis receive may take
+            # its whole block timeout (5 s) to return, and the next message must not wait for it.
+            _running.pop(self.conversation_id, None)
             listener.cancel()
             await layer.group_discard(control_group(self.conversation_id), channel)
-            _running.pop(self.conversation_id, None)
+            await asyncio.wait([listener], timeout=6)
 
     async def _listen(self, channel: str) -> None:
+        try:
+            await self._take_control_events(channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Turn in conversation %s stopped listening for stop and confirm", self.conversation_id)
+
+    async def _take_control_events(self, channel: str) -> None:
         layer = get_channel_layer()
         while True:
             event = await layer.receive(channel)

@@ -6,3 +6,6 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 os.environ.setdefault("DEMO_TOKEN_DELAY_SECONDS", "0")
+# Two test runs sharing one Redis (two developers, or a run beside CI) would otherwise share group
+# names like "conversation.1" and see each other's frames.
+os.environ.setdefault("CHANNELS_PREFIX", f"chatsite-test-{os.getpid()}")
