@@ -249,7 +249,7 @@ def _wait_until_up(url: str, process: subprocess.Popen, timeout: float, log: Pat
                 return
         except requests.RequestException as exc:
             last_error = str(exc)
-        time.sleep(0.1)  # polling a starting process; bounded by the deadline above
+        time.sleep(0.1)  # allowed-sleep: polling a starting process, bounded by the deadline above
     raise RuntimeError(f"daphne did not serve {url} within {timeout} s ({last_error}); log:\n{log.read_text()}")
 
 
@@ -324,7 +324,7 @@ def _wait_for_idle_server(timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             left = list(streaming.values_list("conversation_id", "seq", "content"))
             raise AssertionError(f"replies still streaming {timeout} s after the test released the fake LLM: {left}")
-        time.sleep(0.05)  # polling another process's writes; bounded by the deadline above
+        time.sleep(0.05)  # allowed-sleep: polling another process's writes, bounded by the deadline above
 
 
 @pytest.fixture(autouse=True)

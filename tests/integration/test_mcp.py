@@ -265,7 +265,7 @@ async def test_a_server_that_is_down_at_start_does_not_hide_the_built_in_tools(
     servers_file.write_text(json.dumps({"mcpServers": {
         "remote": {"url": f"http://127.0.0.1:{free_port()}/mcp"},
         "local": {"command": str(tmp_path / "no-such-server")},
-        "silent": {"command": sys.executable, "args": ["-c", "import time; time.sleep(60)"]},
+        "silent": {"command": sys.executable, "args": ["-c", "import time; time.sleep(60)"]},  # allowed-sleep: a server that never answers
     }}))
     settings.MCP_SERVERS_FILE = str(servers_file)
     settings.MCP_LIST_TIMEOUT_SECONDS = 1  # "silent" starts but never answers: its listing is cut off
