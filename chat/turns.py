@@ -98,6 +98,7 @@ class Turn:
         self._current: Message | None = None  # the assistant or tool message being produced
         self._text = ""
         self._confirmations: dict[str, asyncio.Future[bool]] = {}
+        self._tools: dict[str, HubTool] = {}  # offered in the current round, by qualified name
 
     async def run(self) -> None:
         layer = get_channel_layer()
@@ -159,15 +160,14 @@ class Turn:
 
     async def _assistant_round(self) -> list[ToolCall]:
         history = await _history(self.conversation_id)
-        tools = {tool.spec.name: tool for tool in await get_hub().list_tools()}
-        self._tools = tools
+        self._tools = {tool.spec.name: tool for tool in await get_hub().list_tools()}
         message = await _create(self.conversation_id, role=Message.Role.ASSISTANT, status=Message.Status.STREAMING)
         self._current, self._text = message, ""
         await publish(self.conversation_id, assistant_started(message))
         calls: list[ToolCall] = []
         saved_at = time.monotonic()
         try:
-            async for event in get_llm().stream(LLMRequest(history, [tool.spec for tool in tools.values()])):
+            async for event in get_llm().stream(LLMRequest(history, [tool.spec for tool in self._tools.values()])):
                 if isinstance(event, TextDelta) and event.text:
                     offset, self._text = len(self._text), self._text + event.text
                     await publish(self.conversation_id, assistant_delta(message, offset, event.text))
