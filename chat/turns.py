@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import DEFAULT_CHANNEL_LAYER, BaseChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
 
 from chat import selectors, services
@@ -48,6 +48,20 @@ def running_turns() -> list[Turn]:
 
 async def publish(conversation_id: int, frame: dict[str, Any]) -> None:
     await get_channel_layer().group_send(conversation_group(conversation_id), {"type": "chat.frame", "frame": frame})
+
+
+def _control_layer() -> BaseChannelLayer:
+    """The layer a turn listens on for stop, confirm and sync.
+
+    channels_redis serialises the receives of one instance behind a single blocking read, and a
+    turn's listener, cancelled at every turn's end, stalled the consumers' receives now and then;
+    so under Redis each turn listens through an instance of its own. The in-memory layer keeps
+    its groups inside the instance, so there the shared one is the only one that works.
+    """
+    layer = get_channel_layer()
+    if hasattr(layer, "close_pools"):
+        return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    return layer
 
 
 async def send_control(conversation_id: int, event: dict[str, Any]) -> None:
@@ -101,10 +115,10 @@ class Turn:
         self._tools: dict[str, HubTool] = {}  # offered in the current round, by qualified name
 
     async def run(self) -> None:
-        layer = get_channel_layer()
-        channel = await layer.new_channel()  # the default prefix: channels_redis reads one real channel per process
+        layer = _control_layer()
+        channel = await layer.new_channel()
         await layer.group_add(control_group(self.conversation_id), channel)
-        listener = asyncio.create_task(self._listen(channel))
+        listener = asyncio.create_task(self._listen(layer, channel))
         self._work = asyncio.create_task(self._rounds())
         try:
             await asyncio.shield(self._work)
@@ -119,17 +133,18 @@ class Turn:
             listener.cancel()
             await layer.group_discard(control_group(self.conversation_id), channel)
             await asyncio.wait([listener], timeout=6)
+            if layer is not get_channel_layer():
+                await layer.close_pools()
 
-    async def _listen(self, channel: str) -> None:
+    async def _listen(self, layer: BaseChannelLayer, channel: str) -> None:
         try:
-            await self._take_control_events(channel)
+            await self._take_control_events(layer, channel)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("Turn in conversation %s stopped listening for stop and confirm", self.conversation_id)
 
-    async def _take_control_events(self, channel: str) -> None:
-        layer = get_channel_layer()
+    async def _take_control_events(self, layer: BaseChannelLayer, channel: str) -> None:
         while True:
             event = await layer.receive(channel)
             kind = event.get("type")
