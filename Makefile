@@ -9,7 +9,7 @@ PORT ?= 8000
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatsite
 SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser venv lint bench clean
+.PHONY: fuzz run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser venv lint bench bench-relay clean
 
 venv: $(STAMP)
 
@@ -57,6 +57,10 @@ test-scaleout: venv
 		echo "Scale-out pass SKIPPED: PostgreSQL or Redis does not answer (set SCALEOUT_DATABASE_URL / SCALEOUT_REDIS_URL)"; \
 	fi
 
+# The socket fuzz test with 20,000 examples instead of the default run's 2,000.
+fuzz: venv
+	FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/integration/test_fuzz.py -q
+
 # The browser suite five times in a row, no retries: a flaky test fails this.
 e2e-repeat: venv browser
 	@for run in 1 2 3 4 5; do echo "e2e run $$run/5"; $(BIN)/pytest e2e -q || exit 1; done
@@ -77,6 +81,10 @@ lint: venv
 
 bench: venv
 	$(BIN)/python bench/socket_throughput.py
+
+# N concurrent streamed replies through the site vs a bare channels relay (3-6 min; RELAY_ARGS=--quick ~2 min).
+bench-relay: venv
+	$(BIN)/python bench/relay.py $(RELAY_ARGS)
 
 clean:
 	rm -rf $(VENV) test-results db.sqlite3 test-db.sqlite3

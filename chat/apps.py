@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.core.signals import setting_changed
+from django.db.models.signals import post_migrate
 
 
 class ChatConfig(AppConfig):
@@ -7,11 +8,19 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import llm, tools
+        from chat import llm, session_watch, tools  # noqa: F401  (session_watch connects its signal receiver)
 
         llm.check_configuration()
         tools.check_configuration()
         setting_changed.connect(_forget_built_layers, dispatch_uid="chat-reset-layers")
+        post_migrate.connect(_create_cache_table, sender=self, dispatch_uid="chat-create-cache-table")
+
+
+def _create_cache_table(*, using: str = "default", **_: object) -> None:
+    """Every `migrate` also creates the database cache table the rate limits use (a no-op when it exists)."""
+    from django.core.management import call_command
+
+    call_command("createcachetable", database=using, verbosity=0)
 
 
 def _forget_built_layers(*, setting: str, **_: object) -> None:

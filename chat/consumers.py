@@ -2,36 +2,69 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import time
-from collections import deque
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone
 
-from chat import frames, protocol, selectors, turns
+from chat import frames, protocol, ratelimit, selectors, services, session_watch, turns
 from chat.models import Message
 from chat.protocol import ClientError, ErrorCode
+from chat.services import Outcome
+from chat.socket_gone import SOCKET_GONE
 
 log = logging.getLogger(__name__)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Call the event's handler, without channels' hop to its database thread before each event.
+
+        Channels runs `close_old_connections` on its one database thread before every event, a
+        relayed delta included: at 100 concurrent replies that was 13% of the process, queued
+        behind the saves. Every database call here goes through `database_sync_to_async`, which
+        closes stale connections itself, before and after.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         self.conversation_id: int | None = None
         self.delivered: dict[int, int] = {}  # seq -> characters of that reply this socket already has
-        self.sent_at: deque[float] = deque()
+        self.resyncing: set[int] = set()  # replies whose missing text was asked for
+        self.session_watch = session_watch.SessionWatch(self.scope, self.channel_name)
+        self.socket_slot = ratelimit.SocketSlot(self.user, self.channel_name)
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=4401)
             return
         await self.accept()
+        if not await self.socket_slot.acquire():
+            # Accepted first so the page can say why: a refused handshake reaches it as a bare 1006.
+            await self._send(protocol.error_frame(**self.socket_slot.refusal()))
+            await self.close(code=ratelimit.TOO_MANY_SOCKETS_CODE)
+            return
+        self.session_watch.ticks.append(self.socket_slot.renew)
+        await self.session_watch.start()
+        turns.ensure_sweeper()
 
     async def disconnect(self, code: int) -> None:
+        await self.session_watch.stop()
+        await self.socket_slot.release()
         await self._follow(None)
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        """Called when this socket's session ended (logout anywhere, expiry): close, handle no more frames."""
+        await self.close(code=session_watch.SESSION_ENDED_CODE)
+        await self.websocket_disconnect({"code": session_watch.SESSION_ENDED_CODE})
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         client_id = None
@@ -44,60 +77,94 @@ class ChatConsumer(AsyncWebsocketConsumer):
             client_id = getattr(frame, "client_id", None)
             await getattr(self, "on_" + frame.type.replace(".", "_"))(frame)
         except ClientError as exc:
-            await self._send(protocol.error_frame(exc.code, exc.message, client_id=exc.client_id or client_id))
+            await self._send(
+                protocol.error_frame(
+                    exc.code, exc.message, client_id=exc.client_id or client_id, retry_after=exc.retry_after
+                )
+            )
+        except SOCKET_GONE:
+            log.info("Client went away while its frame was handled")
         except Exception:
             log.exception("Frame handling failed")
             await self._send(protocol.error_frame(ErrorCode.INTERNAL, "Internal error; it has been logged.", client_id=client_id))
 
     async def on_message_send(self, frame: protocol.MessageSend) -> None:
-        self._check_rate(frame.client_id)
-        if frame.conversation_id is not None and turns.is_running(frame.conversation_id):
-            if not await _is_resend(frame.conversation_id, frame.client_id):
-                raise ClientError(ErrorCode.BUSY, "A reply is still being written; stop it or wait.", frame.client_id)
-        accepted = await turns.accept_message(
-            owner=self.user, conversation_id=frame.conversation_id, text=frame.text, client_id=frame.client_id
+        await ratelimit.check_message(self.user, frame.client_id)
+
+        async def acknowledge(accepted: services.Accepted) -> None:
+            conversation, message = accepted.conversation, accepted.message
+            assert conversation is not None and message is not None
+            await self._follow(conversation.pk)
+            if accepted.created_conversation:
+                await self._send({
+                    "type": "conversation.created", "conversation_id": conversation.pk,
+                    "title": conversation.title, "client_id": frame.client_id,
+                })
+            # Straight to the sender: by the time a group frame arrived it may follow another conversation.
+            await self._send(frames.message_created(message))
+            if accepted.outcome is Outcome.CREATED:
+                await turns.publish(conversation.pk, frames.message_created(message), skip=self.channel_name)
+
+        accepted = await turns.accept(
+            owner=self.user, conversation_id=frame.conversation_id, text=frame.text, client_id=frame.client_id,
+            announce=acknowledge,
         )
-        if accepted is None:
+        if accepted.outcome is Outcome.TOO_MANY_REPLIES:
+            limit = settings.CHAT_MAX_CONCURRENT_REPLIES
+            raise ClientError(
+                ErrorCode.RATE_LIMITED,
+                f"You already have {limit} replies being written; wait for one to finish.", frame.client_id,
+            )
+        if accepted.outcome is Outcome.NOT_FOUND:
             raise ClientError(ErrorCode.NOT_FOUND, "No such conversation.", frame.client_id)
-        conversation = accepted.conversation
-        await self._follow(conversation.pk)
-        if accepted.created_conversation:
-            await self._send({
-                "type": "conversation.created", "conversation_id": conversation.pk,
-                "title": conversation.title, "client_id": frame.client_id,
-            })
-        if accepted.resent:
-            await self._send(frames.message_created(accepted.message))
-            return
-        await turns.publish(conversation.pk, frames.message_created(accepted.message))
-        turns.start_turn(conversation.pk)
+        if accepted.outcome is Outcome.BUSY:
+            raise ClientError(ErrorCode.BUSY, "A reply is still being written; stop it or wait.", frame.client_id)
 
     async def on_conversation_open(self, frame: protocol.ConversationOpen) -> None:
         conversation = await self._owned(frame.conversation_id)
+        await ratelimit.check_replay(self.user)
         await self._follow(conversation.pk)
-        messages = await database_sync_to_async(selectors.message_list)(
-            conversation_id=conversation.pk, after_seq=frame.last_seq
-        )
+        messages, earlier = await _page(conversation.pk, after_seq=frame.last_seq)
         streaming = any(m.status == Message.Status.STREAMING for m in messages)
+        if streaming and not _leased(conversation) and await turns.sweep(conversation_id=conversation.pk):
+            # A dead turn left its reply streaming: it is marked interrupted before the replay.
+            messages, earlier = await _page(conversation.pk, after_seq=frame.last_seq)
+            streaming = any(m.status == Message.Status.STREAMING for m in messages)
         await self._send({
             "type": "conversation.opened", "conversation_id": conversation.pk, "title": conversation.title,
             "last_seq": messages[-1].seq if messages else frame.last_seq, "streaming": streaming,
+            "first_seq": messages[0].seq if messages else None, "has_earlier": earlier,
         })
         for message in messages:
             for replayed in frames.replay(message):
                 await self.chat_frame({"frame": replayed})
-        if streaming:
+        if streaming:  # the turn sends its unsaved text and any confirmation it waits for
             await turns.send_control(conversation.pk, {"type": "turn.sync", "reply_channel": self.channel_name})
+
+    async def on_history_before(self, frame: protocol.HistoryBefore) -> None:
+        """Older messages of a long conversation, a page at a time, as the person scrolls up."""
+        conversation = await self._owned(frame.conversation_id)
+        await ratelimit.check_replay(self.user)
+        messages, earlier = await _page(conversation.pk, before_seq=frame.before_seq)
+        for message in messages:
+            for replayed in frames.replay(message):
+                await self._send(replayed)
+        await self._send({
+            "type": "history.page", "conversation_id": conversation.pk,
+            "first_seq": messages[0].seq if messages else None, "has_earlier": earlier,
+        })
 
     async def on_generation_stop(self, frame: protocol.GenerationStop) -> None:
         await self._owned(frame.conversation_id)
-        if not await _has_streaming(frame.conversation_id):
+        if not await database_sync_to_async(selectors.message_streaming)(conversation_id=frame.conversation_id):
             raise ClientError(ErrorCode.NOT_STREAMING, "Nothing is being written in this conversation.")
         await turns.send_control(frame.conversation_id, {"type": "turn.stop"})
 
     async def on_tool_confirm(self, frame: protocol.ToolConfirm) -> None:
         await self._owned(frame.conversation_id)
-        if not await _has_streaming(frame.conversation_id, tool_call_id=frame.call_id):
+        if not await database_sync_to_async(selectors.message_streaming)(
+            conversation_id=frame.conversation_id, tool_call_id=frame.call_id
+        ):
             raise ClientError(ErrorCode.NOT_STREAMING, "That tool call is not waiting for an answer.")
         await turns.send_control(
             frame.conversation_id, {"type": "turn.confirm", "call_id": frame.call_id, "allow": frame.allow}
@@ -109,7 +176,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_frame(self, event: dict[str, Any]) -> None:
         """Called for every frame the engine publishes; drops reply text this socket already has."""
         frame = event["frame"]
-        if frame["conversation_id"] != self.conversation_id:
+        if frame["conversation_id"] != self.conversation_id or event.get("skip") == self.channel_name:
             return
         seq = frame.get("seq")
         if frame["type"] == "assistant.started":
@@ -117,20 +184,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
         elif frame["type"] == "assistant.delta":
             have = self.delivered.get(seq, 0)
             offset, text = frame["offset"], frame["text"]
-            if offset > have or offset + len(text) <= have:
-                return  # a gap (a sync will fill it) or text already sent
+            if offset > have:
+                await self._resync(seq)  # text went missing on the way: ask the turn for all of it
+                return
+            if offset + len(text) <= have:
+                return  # already sent
             frame = {**frame, "offset": have, "text": text[have - offset:]}
             self.delivered[seq] = have + len(frame["text"])
+            self.resyncing.discard(seq)
         elif frame["type"] == "assistant.completed":
             self.delivered.pop(seq, None)
+            self.resyncing.discard(seq)
         await self._send(frame)
+
+    async def _resync(self, seq: int) -> None:
+        if seq in self.resyncing or self.conversation_id is None:
+            return
+        self.resyncing.add(seq)
+        await turns.send_control(self.conversation_id, {"type": "turn.sync", "reply_channel": self.channel_name})
 
     async def _follow(self, conversation_id: int | None) -> None:
         if conversation_id == self.conversation_id:
             return
         if self.conversation_id is not None:
             await self.channel_layer.group_discard(turns.conversation_group(self.conversation_id), self.channel_name)
-        self.conversation_id, self.delivered = conversation_id, {}
+        self.conversation_id, self.delivered, self.resyncing = conversation_id, {}, set()
         if conversation_id is not None:
             await self.channel_layer.group_add(turns.conversation_group(conversation_id), self.channel_name)
 
@@ -142,26 +220,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise ClientError(ErrorCode.NOT_FOUND, "No such conversation.")
         return conversation
 
-    def _check_rate(self, client_id: str) -> None:
-        now, window = time.monotonic(), settings.CHAT_RATE_LIMIT_WINDOW_SECONDS
-        while self.sent_at and now - self.sent_at[0] > window:
-            self.sent_at.popleft()
-        if len(self.sent_at) >= settings.CHAT_RATE_LIMIT_MESSAGES:
-            raise ClientError(ErrorCode.RATE_LIMITED, f"Too many messages; wait up to {window:g} s.", client_id)
-        self.sent_at.append(now)
-
     async def _send(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame))
+        with contextlib.suppress(*SOCKET_GONE):  # closing or dropped: nobody is left to read it
+            await self.send(text_data=json.dumps(frame))
 
 
-@database_sync_to_async
-def _is_resend(conversation_id: int, client_id: str) -> bool:
-    return Message.objects.filter(conversation_id=conversation_id, client_id=client_id).exists()
+def _leased(conversation: Any) -> bool:
+    until = conversation.turn_lease_until
+    return bool(conversation.turn_token) and until is not None and until >= timezone.now()
 
 
-@database_sync_to_async
-def _has_streaming(conversation_id: int, tool_call_id: str | None = None) -> bool:
-    messages = Message.objects.filter(conversation_id=conversation_id, status=Message.Status.STREAMING)
-    if tool_call_id is not None:
-        messages = messages.filter(role=Message.Role.TOOL, tool_call_id=tool_call_id)
-    return messages.exists()
+async def _page(conversation_id: int, *, after_seq: int = 0, before_seq: int | None = None) -> tuple[list[Message], bool]:
+    return await database_sync_to_async(selectors.message_page)(
+        conversation_id=conversation_id, after_seq=after_seq, before_seq=before_seq,
+        limit=settings.CHAT_REPLAY_MESSAGES, max_chars=settings.CHAT_REPLAY_MAX_CHARS,
+    )
+

@@ -67,6 +67,11 @@ def tool_finished(message: Message) -> dict[str, Any]:
     }
 
 
+def turn_finished(conversation_id: int, seq: int, status: str, error: str) -> dict[str, Any]:
+    """The one frame that ends a turn: every reply, tool card and wait of the turn is over."""
+    return {"type": "turn.finished", "conversation_id": conversation_id, "seq": seq, "status": status, "error": error}
+
+
 def replay(message: Message) -> list[dict[str, Any]]:
     """The frames that bring a client up to date on one stored message (docs/protocol.md)."""
     if message.role == Message.Role.USER:

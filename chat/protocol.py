@@ -24,11 +24,12 @@ class ErrorCode:
 class ClientError(Exception):
     """Raised anywhere while handling a frame; the consumer turns it into one error frame."""
 
-    def __init__(self, code: str, message: str, client_id: str | None = None) -> None:
+    def __init__(self, code: str, message: str, client_id: str | None = None, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.client_id = client_id
+        self.retry_after = retry_after
 
 
 ClientId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -57,6 +58,12 @@ class ConversationOpen(_Frame):
     last_seq: Annotated[int, Field(ge=0, strict=True)] = 0
 
 
+class HistoryBefore(_Frame):
+    type: Literal["history.before"]
+    conversation_id: ConversationId
+    before_seq: Annotated[int, Field(ge=1, strict=True)]
+
+
 class ToolConfirm(_Frame):
     type: Literal["tool.confirm"]
     conversation_id: ConversationId
@@ -69,11 +76,12 @@ class Ping(_Frame):
     nonce: Annotated[str, Field(max_length=64)] | None = None
 
 
-ClientFrame = MessageSend | GenerationStop | ConversationOpen | ToolConfirm | Ping
+ClientFrame = MessageSend | GenerationStop | ConversationOpen | HistoryBefore | ToolConfirm | Ping
 _FRAMES: dict[str, type[_Frame]] = {
     "message.send": MessageSend,
     "generation.stop": GenerationStop,
     "conversation.open": ConversationOpen,
+    "history.before": HistoryBefore,
     "tool.confirm": ToolConfirm,
     "ping": Ping,
 }
@@ -100,6 +108,7 @@ def parse(raw: str, *, max_bytes: int, max_text_chars: int) -> ClientFrame:
         frame = _ADAPTERS[kind].validate_python(data)
     except ValidationError as exc:
         raise ClientError(ErrorCode.INVALID_FRAME, _describe(exc), client_id) from None
+    _refuse_unstorable_strings(frame, client_id)
     if isinstance(frame, MessageSend):
         if not frame.text.strip():
             raise ClientError(ErrorCode.INVALID_FRAME, "Message text is empty.", frame.client_id)
@@ -108,6 +117,13 @@ def parse(raw: str, *, max_bytes: int, max_text_chars: int) -> ClientFrame:
                 ErrorCode.TOO_LARGE, f"Message is longer than {max_text_chars} characters.", frame.client_id
             )
     return frame
+
+
+def _refuse_unstorable_strings(frame: _Frame, client_id: str | None) -> None:
+    """NUL is refused on every database alike: PostgreSQL cannot store it (pydantic refuses lone surrogates)."""
+    for name, value in frame:
+        if isinstance(value, str) and "\x00" in value:
+            raise ClientError(ErrorCode.INVALID_FRAME, f"Invalid frame: {name} must not contain NUL characters.", client_id)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -120,11 +136,18 @@ def _describe(exc: ValidationError) -> str:
 
 
 def error_frame(
-    code: str, message: str, *, client_id: str | None = None, conversation_id: int | None = None
+    code: str,
+    message: str,
+    *,
+    client_id: str | None = None,
+    conversation_id: int | None = None,
+    retry_after: int | None = None,
 ) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
     if client_id is not None:
         frame["client_id"] = client_id
     if conversation_id is not None:
         frame["conversation_id"] = conversation_id
+    if retry_after is not None:
+        frame["retry_after"] = retry_after
     return frame

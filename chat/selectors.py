@@ -5,11 +5,15 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from chat.models import Conversation, Message
+from chat.models import ApiToken, Conversation, Message
 
 
-def conversation_list(*, owner: AbstractBaseUser) -> QuerySet[Conversation]:
-    return Conversation.objects.filter(owner=owner).only("id", "title", "updated_at")
+def conversation_list(*, owner: AbstractBaseUser, query: str = "") -> QuerySet[Conversation]:
+    """The person's conversations, newest first; `query` keeps those whose title contains it (any case)."""
+    conversations = Conversation.objects.filter(owner=owner)
+    if query:
+        conversations = conversations.filter(title__icontains=query)
+    return conversations.order_by("-updated_at", "-id")
 
 
 def conversation_get_owned(*, owner: AbstractBaseUser, conversation_id: int) -> Conversation | None:
@@ -17,9 +21,55 @@ def conversation_get_owned(*, owner: AbstractBaseUser, conversation_id: int) -> 
     return Conversation.objects.filter(owner=owner, pk=conversation_id).first()
 
 
-def message_list(*, conversation_id: int, after_seq: int = 0) -> list[Message]:
-    return list(Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq).order_by("seq"))
+def message_get(*, conversation_id: int, seq: int) -> Message | None:
+    return Message.objects.filter(conversation_id=conversation_id, seq=seq).first()
 
 
-def message_get(*, message_id: int) -> Message:
-    return Message.objects.get(pk=message_id)
+def reply_to(message: Message) -> Message | None:
+    """The assistant message created for a person's message (the one right after it)."""
+    return Message.objects.filter(
+        conversation_id=message.conversation_id, seq=message.seq + 1, role=Message.Role.ASSISTANT
+    ).first()
+
+
+def message_streaming(*, conversation_id: int, tool_call_id: str | None = None) -> bool:
+    """Whether a reply (or, with tool_call_id, that tool call) is still being written in the conversation."""
+    messages = Message.objects.filter(conversation_id=conversation_id, status=Message.Status.STREAMING)
+    if tool_call_id is not None:
+        messages = messages.filter(role=Message.Role.TOOL, tool_call_id=tool_call_id)
+    return messages.exists()
+
+
+def tool_call_exists(*, conversation_id: int, tool_call_id: str) -> bool:
+    return Message.objects.filter(
+        conversation_id=conversation_id, role=Message.Role.TOOL, tool_call_id=tool_call_id
+    ).exists()
+
+
+def api_token_list(*, owner: AbstractBaseUser) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(owner=owner).order_by("-created_at", "-id")
+
+
+def message_list(*, conversation_id: int, after_seq: int = 0, limit: int | None = None) -> list[Message]:
+    """Messages with seq > after_seq in seq order, at most `limit`."""
+    messages = Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq).order_by("seq")
+    return list(messages if limit is None else messages[:limit])
+
+
+def message_page(
+    *, conversation_id: int, after_seq: int = 0, before_seq: int | None = None, limit: int, max_chars: int
+) -> tuple[list[Message], bool]:
+    """The newest messages with after_seq < seq < before_seq, at most `limit` and about `max_chars` of
+    content (always at least one), in seq order; and whether older ones in that range were left out."""
+    messages = Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq)
+    if before_seq is not None:
+        messages = messages.filter(seq__lt=before_seq)
+    newest_first = list(messages.order_by("-seq")[: limit + 1])
+    page: list[Message] = []
+    chars = 0
+    for message in newest_first[:limit]:
+        chars += len(message.content) + len(str(message.tool_arguments)) + len(str(message.tool_calls))
+        if page and chars > max_chars:
+            break
+        page.append(message)
+    return page[::-1], len(page) < len(newest_first)

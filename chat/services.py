@@ -2,20 +2,48 @@
 
 from __future__ import annotations
 
+import enum
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from chat.models import Conversation, Message
+from chat.models import ApiToken, Conversation, Message
 
 TITLE_CHARS = 60
+INTERRUPTED = "interrupted: the server restarted"
 
 
-def conversation_create(*, owner: AbstractBaseUser, first_text: str) -> Conversation:
-    return Conversation.objects.create(owner=owner, title=_title_from(first_text))
+def conversation_create(*, owner: AbstractBaseUser, first_text: str = "", title: str | None = None) -> Conversation:
+    """A conversation titled `title`, or after its first message's text."""
+    return Conversation.objects.create(owner=owner, title=_title_from(first_text) if title is None else title)
+
+
+def conversation_rename(*, owner: AbstractBaseUser, conversation_id: int, title: str) -> Conversation | None:
+    """The renamed conversation; None when it does not exist or is not owner's (the same answer)."""
+    if not Conversation.objects.filter(owner=owner, pk=conversation_id).update(title=title, updated_at=timezone.now()):
+        return None
+    return Conversation.objects.get(pk=conversation_id)
+
+
+def conversation_delete(*, owner: AbstractBaseUser, conversation_id: int) -> Outcome:
+    """Delete a conversation and its messages unless a reply is being written in it (BUSY: stop it first).
+
+    The condition is in the DELETE itself, so a turn claiming the conversation at the same instant wins or loses whole.
+    """
+    free = Q(turn_token="") | Q(turn_lease_until__lt=timezone.now())
+    deleted, _ = Conversation.objects.filter(free, owner=owner, pk=conversation_id).delete()
+    if deleted:
+        return Outcome.DELETED
+    return Outcome.BUSY if Conversation.objects.filter(owner=owner, pk=conversation_id).exists() else Outcome.NOT_FOUND
 
 
 def _title_from(text: str) -> str:
@@ -46,19 +74,183 @@ def message_create(*, conversation_id: int, role: str, **fields: Any) -> Message
     raise IntegrityError(f"Could not allocate a sequence number in conversation {conversation_id}")
 
 
-def user_message_create(*, conversation_id: int, text: str, client_id: str) -> tuple[Message, bool]:
-    """Store the person's message once per client id; a resend returns the stored one and False."""
-    existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
-    if existing is not None:
-        return existing, False
-    try:
-        return message_create(
-            conversation_id=conversation_id, role=Message.Role.USER, content=text, client_id=client_id
-        ), True
-    except IntegrityError:
-        return Message.objects.get(conversation_id=conversation_id, client_id=client_id), False
-
-
 def message_update(*, message_id: int, **fields: Any) -> None:
     """Save fields of a message (content as it grows, final status, usage) in one UPDATE."""
     Message.objects.filter(pk=message_id).update(updated_at=timezone.now(), **fields)
+
+
+def message_contents_save(contents: dict[int, str]) -> None:
+    """The interim text of several growing replies, in one transaction: one commit however many."""
+    now = timezone.now()
+    with transaction.atomic():
+        for message_id, content in contents.items():
+            Message.objects.filter(pk=message_id).update(content=content, updated_at=now)
+
+
+class Outcome(enum.StrEnum):
+    CREATED = "created"  # stored, and the conversation is claimed for a new reply
+    RESENT = "resent"  # this client id was stored before: nothing new starts
+    BUSY = "busy"  # another reply holds the conversation's lease
+    TOO_MANY_REPLIES = "too_many_replies"  # the person already has their limit of replies being written
+    NOT_FOUND = "not_found"  # no such conversation, or not the person's (the same answer)
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    outcome: Outcome
+    conversation: Conversation | None = None
+    message: Message | None = None  # the person's message (new or the stored one)
+    reply: Message | None = None  # the assistant message the new turn writes into (CREATED only)
+    created_conversation: bool = False
+    token: str = ""  # the lease the new turn holds (CREATED only)
+
+
+def message_accept(
+    *, owner: AbstractBaseUser, conversation_id: int | None, text: str, client_id: str, token: str, lease_seconds: float,
+    max_replies: int = 0,
+) -> Accepted:
+    """Store the person's message, claim the conversation for its reply and create that reply, in one transaction.
+
+    The claim is a conditional UPDATE, so two sends at the same instant (on any process) give one
+    CREATED and one BUSY. A resent client id is RESENT whatever the conversation is doing.
+    """
+    try:
+        with transaction.atomic():
+            return _accept(owner, conversation_id, text, client_id, token, lease_seconds, max_replies)
+    except IntegrityError:
+        # The same client id committed between our look-up and our insert: that is a resend.
+        earlier = _earlier(owner, conversation_id, client_id)
+        if earlier is None:
+            raise
+        return Accepted(Outcome.RESENT, earlier.conversation, earlier)
+
+
+def _accept(
+    owner: Any, conversation_id: int | None, text: str, client_id: str, token: str, lease: float, max_replies: int
+) -> Accepted:
+    now = timezone.now()
+    until = now + timedelta(seconds=lease)
+    if conversation_id is not None and not Conversation.objects.filter(owner=owner, pk=conversation_id).exists():
+        return Accepted(Outcome.NOT_FOUND)
+    earlier = _earlier(owner, conversation_id, client_id)
+    if earlier is not None:
+        return Accepted(Outcome.RESENT, earlier.conversation, earlier)
+    if max_replies and _replies_being_written(owner, now) >= max_replies:
+        return Accepted(Outcome.TOO_MANY_REPLIES)
+    if conversation_id is None:
+        conversation = Conversation.objects.create(
+            owner=owner, title=_title_from(text), turn_token=token, turn_lease_until=until
+        )
+    else:
+        free = Q(turn_token="") | Q(turn_lease_until__lt=now)
+        if not Conversation.objects.filter(free, pk=conversation_id).update(
+            turn_token=token, turn_lease_until=until, updated_at=now
+        ):
+            earlier = _earlier(owner, conversation_id, client_id)  # it may have committed while we waited
+            if earlier is not None:
+                return Accepted(Outcome.RESENT, earlier.conversation, earlier)
+            return Accepted(Outcome.BUSY)
+        _interrupt(conversation_id)  # a lease that expired left its reply streaming
+        conversation = Conversation.objects.get(pk=conversation_id)
+    message = message_create(conversation_id=conversation.pk, role=Message.Role.USER, content=text, client_id=client_id)
+    reply = message_create(conversation_id=conversation.pk, role=Message.Role.ASSISTANT, status=Message.Status.STREAMING)
+    return Accepted(Outcome.CREATED, conversation, message, reply, created_conversation=conversation_id is None,
+                    token=token)
+
+
+def _replies_being_written(owner: Any, now: Any) -> int:
+    """Live leases of this person's conversations, counted under a lock on the person's row, so two
+    sends at once on two processes cannot both take the last place."""
+    get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+    return Conversation.objects.filter(owner=owner, turn_lease_until__gte=now).exclude(turn_token="").count()
+
+
+def _earlier(owner: Any, conversation_id: int | None, client_id: str) -> Message | None:
+    messages = Message.objects.filter(conversation__owner=owner, client_id=client_id, role=Message.Role.USER)
+    if conversation_id is not None:
+        messages = messages.filter(conversation_id=conversation_id)
+    return messages.select_related("conversation").first()
+
+
+def _interrupt(conversation_id: int) -> list[int]:
+    """Mark what a dead turn left streaming as failed; returns the ids of those messages."""
+    streaming = Message.objects.filter(conversation_id=conversation_id, status=Message.Status.STREAMING)
+    ids = list(streaming.values_list("pk", flat=True))
+    now, failed = timezone.now(), Message.Status.FAILED
+    Message.objects.filter(pk__in=ids, role=Message.Role.TOOL).update(
+        status=failed, error=INTERRUPTED, content=INTERRUPTED.capitalize() + ".", is_error=True,
+        tool_outcome="interrupted", updated_at=now,
+    )
+    Message.objects.filter(pk__in=ids).exclude(role=Message.Role.TOOL).update(status=failed, error=INTERRUPTED, updated_at=now)
+    return ids
+
+
+def turn_lease_renew(*, conversation_id: int, token: str, lease_seconds: float) -> bool:
+    """Extend a running turn's lease; False when it is no longer this turn's (it was swept)."""
+    until = timezone.now() + timedelta(seconds=lease_seconds)
+    return bool(Conversation.objects.filter(pk=conversation_id, turn_token=token).update(turn_lease_until=until))
+
+
+def turn_lease_release(*, conversation_id: int, token: str) -> None:
+    Conversation.objects.filter(pk=conversation_id, turn_token=token).update(turn_token="", turn_lease_until=None)
+
+
+def turn_sweep(*, conversation_id: int | None = None, alive: Iterable[int] = ()) -> list[int]:
+    """Free conversations whose turn's lease expired (its process died), marking their replies interrupted.
+
+    Returns the ids of the messages marked. Streaming messages in a conversation with no lease at all
+    (left by a process that died before leases existed) are marked too. `alive` names conversations
+    whose turn runs in the calling process: late renewals there are not a death.
+    """
+    now = timezone.now()
+    conversations = Conversation.objects.filter(Q(turn_token="") | Q(turn_lease_until__lt=now)).exclude(pk__in=alive)
+    if conversation_id is not None:
+        conversations = conversations.filter(pk=conversation_id)
+    stale = set(conversations.filter(turn_lease_until__lt=now).values_list("pk", flat=True))
+    stale |= set(Message.objects.filter(status=Message.Status.STREAMING, conversation__in=conversations)
+                 .values_list("conversation_id", flat=True).distinct())
+    marked: list[int] = []
+    for pk in sorted(stale):
+        with transaction.atomic():  # the conditional UPDATE loses to a turn claiming the conversation now
+            free = Q(turn_token="") | Q(turn_lease_until__lt=timezone.now())
+            if Conversation.objects.filter(free, pk=pk).update(turn_token="", turn_lease_until=None):
+                marked += _interrupt(pk)
+    return marked
+
+
+TOKEN_PREFIX = "chs_"
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def api_token_create(*, owner: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+    """A new personal API token and its secret, which is returned here once and never stored."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        owner=owner, name=name, prefix=secret[: ApiToken.PREFIX_CHARS], digest=token_digest(secret)
+    )
+    return token, secret
+
+
+def api_token_revoke(*, owner: AbstractBaseUser, token_id: int) -> bool:
+    """Revoke one of owner's tokens; False when there is no such token of theirs. Revoking twice is fine."""
+    tokens = ApiToken.objects.filter(owner=owner, pk=token_id)
+    tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    return tokens.exists()
+
+
+def api_token_authenticate(*, secret: str) -> AbstractBaseUser | None:
+    """The active owner of an unrevoked token, recording its use at most once a minute; None otherwise."""
+    token = (
+        ApiToken.objects.filter(digest=token_digest(secret), revoked_at__isnull=True, owner__is_active=True)
+        .select_related("owner").first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.owner

@@ -1,8 +1,10 @@
 """All configuration comes from the environment, read here and nowhere else."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -33,11 +35,18 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "corsheaders",
+    "ninja",
+    "csp",
+    "axes",
     "chat",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # CORS for /api/ only (CORS_URLS_REGEX), before anything that may answer; then problem+json for API errors.
+    "corsheaders.middleware.CorsMiddleware",
+    "chat.api.middleware.ProblemMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -45,6 +54,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -66,23 +78,80 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Connections are reused: with Django's default of 0, every ORM hop from async code opened a new
+# PostgreSQL connection (about 200 per reply). DATABASE_POOL=true uses psycopg's pool instead.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if env.bool("DATABASE_POOL", default=False):
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_POOL needs a PostgreSQL DATABASE_URL.")
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool owns the connections
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN", default=2), "max_size": env.int("DATABASE_POOL_MAX", default=10),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    SQLITE_SYNCHRONOUS = env.str("SQLITE_SYNCHRONOUS", default="NORMAL").upper()
+    if SQLITE_SYNCHRONOUS not in {"NORMAL", "FULL", "EXTRA"}:
+        raise ImproperlyConfigured(f"SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA, not {SQLITE_SYNCHRONOUS!r}")
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            # WAL with synchronous=NORMAL: a commit does not wait for an fsync (the checkpoint does). A power
+            # cut may lose the last commits, never the file's integrity. SQLITE_SYNCHRONOUS=FULL for the other.
+            "init_command": f"PRAGMA journal_mode=WAL; PRAGMA synchronous={SQLITE_SYNCHRONOUS};",
+        }
     )
     DATABASES["default"]["TEST"] = {"NAME": env.str("SQLITE_TEST_NAME", default=str(BASE_DIR / "test-db.sqlite3"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Messages one socket's channel may hold before the layer drops more (the default 100-1,000
+# overflowed at ~50 concurrent replies); a socket that misses reply text resyncs it.
+CHANNEL_CAPACITY = env.int("CHANNEL_CAPACITY", default=10000)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNELS_PREFIX", default="chatsite"), "capacity": 1000},
+            "CONFIG": {
+                # channels_redis blocks 5 s in BZPOPMIN; redis-py 8's default socket timeout is also
+                # 5 s, so idle sockets died with "Timeout reading". The read timeout must outlast the block.
+                "hosts": [{
+                    "address": REDIS_URL,
+                    "socket_timeout": env.float("REDIS_SOCKET_TIMEOUT_SECONDS", default=30.0),
+                    "socket_keepalive": True,
+                    "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=1000),
+                }],
+                "prefix": env.str("CHANNELS_PREFIX", default="chatsite"),
+                "capacity": CHANNEL_CAPACITY,
+            },
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+    CHANNEL_LAYERS = {
+        # channels' in-memory layer without its per-receive expiry scan and per-send deep copy (chat/layers.py)
+        "default": {"BACKEND": "chat.layers.InMemoryChannelLayer", "CONFIG": {"capacity": CHANNEL_CAPACITY}}
+    }
+
+# Shared state of the rate limits (chat/ratelimit.py): Redis when REDIS_URL is set, else a database
+# table that every `manage.py migrate` creates (chat/apps.py runs createcachetable after it).
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default=env.str("CHANNELS_PREFIX", default="chatsite"))
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "chat_cache",
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -91,10 +160,60 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "login"
 
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one username from one
+# address, that combination is locked out for AXES_COOLOFF_MINUTES; a success resets the count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "chat.views.login_locked_out"
+# Behind a proxy, the address axes sees is the proxy's unless it is told how many proxies to trust.
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+
+# Scripts, styles and images only from this site; inline data only as json_script (not executed).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+
+# The HTTP API (docs/api.md). Writes per person per minute, over every process (the cache above).
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=60)
+# Request bodies over this many bytes are refused (413); message text is bounded by CHAT_MAX_MESSAGE_CHARS.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
+# Cross-origin browser calls to /api/ only, from these origins (none by default). Scripts on other sites
+# use a Bearer token; cookies are never sent cross-origin (no credentials).
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "idempotency-key"]
+CORS_EXPOSE_HEADERS = ["retry-after"]
+NINJA_PAGINATION_MAX_LIMIT = 200
+
+# HTTPS=true when the site is served over HTTPS (directly or behind a TLS proxy).
+HTTPS = env.bool("HTTPS", default=False)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG and env.bool("HTTPS", default=False))
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG and HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Probes often come over plain HTTP from inside the network: answer them rather than redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    # Only behind a proxy that sets this header itself: HSTS and secure redirects need is_secure().
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -117,14 +236,43 @@ LOGGING = {
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=8000)
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=64 * 1024)
 CHAT_MAX_TOOL_ROUNDS = env.int("CHAT_MAX_TOOL_ROUNDS", default=8)
+# While the event loop lags, a reply holds each delta back (twice the lag, at most this) to merge the
+# text that follows: fewer frames when the process is behind, and none held while it keeps up.
+CHAT_DELTA_MAX_MERGE_SECONDS = env.float("CHAT_DELTA_MAX_MERGE_SECONDS", default=0.25)
+# A replay (conversation.open, history.before) sends the newest messages first, at most this many
+# and about this much text; older ones come a page at a time as the person scrolls up.
+CHAT_REPLAY_MESSAGES = env.int("CHAT_REPLAY_MESSAGES", default=200)
+CHAT_REPLAY_MAX_CHARS = env.int("CHAT_REPLAY_MAX_CHARS", default=500_000)
+CHAT_REPLAYS_PER_MINUTE = env.int("CHAT_REPLAYS_PER_MINUTE", default=60)
 CHAT_SAVE_INTERVAL_SECONDS = env.float("CHAT_SAVE_INTERVAL_SECONDS", default=0.25)
+# A running turn holds a lease on its conversation and renews it every third of this; a lease
+# left to expire (the process died) marks the reply interrupted and frees the conversation.
+CHAT_TURN_LEASE_SECONDS = env.float("CHAT_TURN_LEASE_SECONDS", default=30.0)
+CHAT_TURN_SWEEP_SECONDS = env.float("CHAT_TURN_SWEEP_SECONDS", default=15.0)
+# On SIGTERM running turns are stopped (stored as stopped) and MCP sessions closed within this.
+CHAT_SHUTDOWN_SECONDS = env.float("CHAT_SHUTDOWN_SECONDS", default=2.5)
+# Per person, across all their sockets and every process (chat/ratelimit.py).
 CHAT_RATE_LIMIT_MESSAGES = env.int("CHAT_RATE_LIMIT_MESSAGES", default=20)
 CHAT_RATE_LIMIT_WINDOW_SECONDS = env.float("CHAT_RATE_LIMIT_WINDOW_SECONDS", default=60.0)
+CHAT_MAX_SOCKETS_PER_PERSON = env.int("CHAT_MAX_SOCKETS_PER_PERSON", default=20)
+# Replies being written at once for one person, in all their conversations, on every process (the database counts leases).
+CHAT_MAX_CONCURRENT_REPLIES = env.int("CHAT_MAX_CONCURRENT_REPLIES", default=5)
+# A socket re-checks its session this often (expiry, password change); logout closes it at once.
+CHAT_SESSION_RECHECK_SECONDS = env.float("CHAT_SESSION_RECHECK_SECONDS", default=60.0)
+# A socket's lease on one of its person's socket slots; renewed at every re-check, so it only lapses
+# when a process died without closing its sockets.
+CHAT_SOCKET_LEASE_SECONDS = env.float("CHAT_SOCKET_LEASE_SECONDS", default=3 * CHAT_SESSION_RECHECK_SECONDS)
+CHAT_CALCULATOR_TIMEOUT_SECONDS = env.float("CHAT_CALCULATOR_TIMEOUT_SECONDS", default=2.0)
 DEMO_TOKEN_DELAY_SECONDS = env.float("DEMO_TOKEN_DELAY_SECONDS", default=0.03)
 CHAT_SYSTEM_PROMPT = env.str(
     "CHAT_SYSTEM_PROMPT",
     default="You are a helpful assistant. Use the tools you are given when they help answer.",
 )
+
+# /readyz (chat/health.py): each check (database, channel layer, each MCP server) gets this long, all at once.
+READY_CHECK_SECONDS = env.float("READY_CHECK_SECONDS", default=2.0)
+if not READY_CHECK_SECONDS > 0:
+    raise ImproperlyConfigured("READY_CHECK_SECONDS must be a positive number of seconds.")
 
 # LLM providers (docs/configuration.md). Empty means the offline demo model.
 LLM_PROVIDERS = env.str("LLM_PROVIDERS", default="")

@@ -10,7 +10,6 @@ import importlib.util
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,12 +17,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from chat.testing.daphne import ROOT, database_url, server_env, start_daphne
 
 
 def _load_settings() -> Any:
@@ -128,17 +125,6 @@ def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> No
         test["NAME"] = f"test_{db['NAME']}_e2e"
 
 
-def _database_url(settings_dict: dict[str, Any]) -> str:
-    if settings_dict["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{settings_dict['NAME']}"
-    user = quote(settings_dict.get("USER") or "")
-    password = quote(settings_dict.get("PASSWORD") or "")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = settings_dict.get("HOST") or "127.0.0.1"
-    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
-    return f"postgres://{auth}{host}{port}/{settings_dict['NAME']}"
-
-
 # --- the fake LLM ------------------------------------------------------------------------------
 
 
@@ -167,6 +153,7 @@ class Site:
     log_path: Path | None
     process: subprocess.Popen | None
     mcp_calls_path: Path | None = None
+    env: dict[str, str] | None = None  # the server's environment, for tests that start another one like it
 
     def mcp_calls(self) -> list[tuple[str, dict[str, Any]]]:
         """The calls the test MCP server received, in order (it runs in the server's subprocess)."""
@@ -187,12 +174,6 @@ class Site:
         return self.log_path.stat().st_size if self.log_path and self.log_path.exists() else 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _mcp_servers_file(directory: Path) -> Path:
     """An mcpServers config with the MCP layer's recording test server over stdio (beside the built-in one)."""
     from chat.testing.mcp_servers import PROBE_LOG_ENV, stdio_config
@@ -206,8 +187,7 @@ def _mcp_servers_file(directory: Path) -> Path:
 
 
 def _server_env(database_url: str, fake_base_url: str, secret_key: str, directory: Path) -> dict[str, str]:
-    env = {**os.environ}
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # would hide real async bugs in the server
+    env = server_env({})
     provider = {
         "name": "fake",
         "family": "openai",
@@ -220,7 +200,6 @@ def _server_env(database_url: str, fake_base_url: str, secret_key: str, director
     }
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "chatsite.settings",
             "DEBUG": "false",
             "SECRET_KEY": secret_key,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -229,28 +208,12 @@ def _server_env(database_url: str, fake_base_url: str, secret_key: str, director
             "LLM_PROVIDERS": json.dumps([provider]),
             FAKE_LLM_KEY_ENV: "e2e-key",
             "CHAT_RATE_LIMIT_MESSAGES": "1000",
-            "PYTHONUNBUFFERED": "1",
             "LOG_LEVEL": "INFO",
         }
     )
     env.pop("LLM_PROVIDERS_FILE", None)
     env["MCP_SERVERS_FILE"] = str(_mcp_servers_file(directory))
     return env
-
-
-def _wait_until_up(url: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    last_error = ""
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited with {process.returncode} before serving; log:\n{log.read_text()}")
-        try:
-            if requests.get(f"{url}/accounts/login/", timeout=2).status_code == 200:
-                return
-        except requests.RequestException as exc:
-            last_error = str(exc)
-        time.sleep(0.1)  # allowed-sleep: polling a starting process, bounded by the deadline above
-    raise RuntimeError(f"daphne did not serve {url} within {timeout} s ({last_error}); log:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="session")
@@ -271,28 +234,15 @@ def site(
 
     directory = tmp_path_factory.mktemp("e2e-server")
     with django_db_blocker.unblock():
-        database_url = _database_url(connection.settings_dict)
-    env = _server_env(database_url, _fake_llm_server.base_url, settings.SECRET_KEY, directory)
-    port = _free_port()
-    log_path = directory / "daphne.log"
-    log = log_path.open("wb")
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+        url = database_url(connection.settings_dict)
+    env = _server_env(url, _fake_llm_server.base_url, settings.SECRET_KEY, directory)
+    server = start_daphne(env, directory, timeout=SETTINGS.server_start_timeout)
     try:
-        _wait_until_up(url, process, SETTINGS.server_start_timeout, log_path)
-        yield Site(url, log_path, process, directory / "mcp-calls.jsonl")
+        yield Site(server.url, server.log_path, server.process, directory / "mcp-calls.jsonl", env)
     finally:
-        process.terminate()
-        try:
-            # daphne can linger ~10 s at exit while idle anyio worker threads time out; don't wait for that.
-            process.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        log.close()
+        server.stop(grace=3)
         if os.environ.get("E2E_KEEP_LOG"):
-            shutil.copy(log_path, ROOT / SETTINGS.output / "daphne.log")
+            shutil.copy(server.log_path, ROOT / SETTINGS.output / "daphne.log")
 
 
 @pytest.fixture
@@ -338,6 +288,11 @@ def _isolated(request: pytest.FixtureRequest, site: Site, fake_llm: Any) -> Iter
         return
     fake_llm.reset()  # releases held streams, so the server finishes its turns now
     _wait_for_idle_server()
+    if not request.node.get_closest_marker("leaves_broken_history"):
+        from chat.testing.integrity import history_problems
+
+        problems = history_problems()
+        assert not problems, "the test left a broken history:\n" + "\n".join(problems)
 
 
 # --- people and pages --------------------------------------------------------------------------

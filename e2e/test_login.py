@@ -79,3 +79,13 @@ def test_a_tab_left_open_after_logging_out_elsewhere_goes_to_login_when_its_sock
     tap.cut(0)
 
     expect(other_tab.page).to_have_url(re.compile(r"/accounts/login/"))
+
+
+def test_logging_out_in_one_tab_sends_the_other_tab_to_the_login_page(chat: ChatPage) -> None:
+    other_tab = ChatPage(chat.page.context.new_page()).open()
+
+    chat.logout_button.click()
+
+    expect(chat.page).to_have_url(re.compile(r"/accounts/login/$"))
+    expect(other_tab.page).to_have_url(re.compile(r"/accounts/login/"))
+    expect(other_tab.page.get_by_role("heading", name="Log in")).to_be_visible()

@@ -9,9 +9,15 @@ from collections.abc import AsyncIterator
 
 from chat.llm.base import Finish, LLMEvent, LLMRequest, Started, TextDelta, ToolCall
 
-ARITHMETIC = re.compile(r"(?:what\s+is|what's|calculate|compute)\s+([-+*/^().\d\s×÷%]+?)\s*\??\s*$", re.I)
-TIME = re.compile(r"\btime\b.*?\bin\s+([A-Za-z_]+(?:/[A-Za-z_]+)*)", re.I)
-CONVERT = re.compile(r"convert\s+(-?[\d.]+)\s*([a-zA-Z°]+)\s+(?:to|in|into)\s+([a-zA-Z°]+)", re.I)
+# Only this much of a message is parsed: a longer one is not a request the demo understands, and
+# every pattern below then runs in bounded time whatever the text holds.
+MAX_PARSED_CHARS = 300
+# Simple patterns with no nested or adjacent overlapping repetition (linear-time).
+ASK = re.compile(r"\b(?:what\s+is|what's|calculate|compute)\s", re.I)
+ARITHMETIC = re.compile(r"[-+*/^().\d\s×÷%]+")
+TIME_WORD = re.compile(r"\btime\b", re.I)
+ZONE = re.compile(r"\bin\s+([A-Za-z_]+(?:/[A-Za-z_]+)*)", re.I)
+CONVERT = re.compile(r"\bconvert\s+(-?[\d.]+)\s*([a-zA-Z°]+)\s+(?:to|in|into)\s+([a-zA-Z°]+)", re.I)
 
 
 class DemoModel:
@@ -51,13 +57,19 @@ class DemoModel:
     @staticmethod
     def _tool_call_for(text: str, available: set[str]) -> ToolCall | None:
         call_id = f"demo_{uuid.uuid4().hex[:12]}"
-        if (m := ARITHMETIC.search(text)) and "builtin__calculator" in available:
-            return ToolCall(call_id, "builtin__calculator", {"expression": m.group(1).strip()})
-        if (m := TIME.search(text)) and "builtin__current_time" in available:
-            return ToolCall(call_id, "builtin__current_time", {"timezone": m.group(1)})
+        if len(text) > MAX_PARSED_CHARS:
+            return None
+        if (expression := _arithmetic(text)) and "builtin__calculator" in available:
+            return ToolCall(call_id, "builtin__calculator", {"expression": expression})
+        if (zone := _time_zone(text)) and "builtin__current_time" in available:
+            return ToolCall(call_id, "builtin__current_time", {"timezone": zone})
         if (m := CONVERT.search(text)) and "builtin__convert_units" in available:
             value, source, target = m.groups()
-            return ToolCall(call_id, "builtin__convert_units", {"value": float(value), "from_unit": source, "to_unit": target})
+            try:
+                number = float(value)
+            except ValueError:  # "1.2.3"
+                return None
+            return ToolCall(call_id, "builtin__convert_units", {"value": number, "from_unit": source, "to_unit": target})
         return None
 
     @staticmethod
@@ -65,3 +77,18 @@ class DemoModel:
         if is_error:
             return f"The tool reported an error: {result}"
         return f"The answer is **{result}**."
+
+
+def _arithmetic(text: str) -> str | None:
+    """The expression after "what is" (or calculate, compute) when the rest of the text is arithmetic."""
+    for ask in ASK.finditer(text):
+        rest = text[ask.end():].strip().removesuffix("?").strip()
+        if rest and ARITHMETIC.fullmatch(rest):
+            return rest
+    return None
+
+
+def _time_zone(text: str) -> str | None:
+    if (word := TIME_WORD.search(text)) and (zone := ZONE.search(text, word.end())):
+        return zone.group(1)
+    return None

@@ -107,6 +107,9 @@ class _Worker:
         self._response: requests.Response | None = None
         self.connection: HTTPConnection | None = None
         self._lock = threading.Lock()
+        self._handoff: list[tuple[str, Any]] = []
+        self._handoff_lock = threading.Lock()
+        self._wake_pending = False
 
     def run(self) -> None:
         _current.worker = self
@@ -182,7 +185,20 @@ class _Worker:
                 response.raw.shutdown()
 
     def _put(self, kind: str, value: Any) -> None:
-        self._call(self.queue.put_nowait, (kind, value))
+        # One wake-up of the loop for whatever piles up before it runs, not one per chunk: when the
+        # process falls behind, the reply's chunks reach the turn together and go out as one delta.
+        with self._handoff_lock:
+            self._handoff.append((kind, value))
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self._call(self._hand_over)
+
+    def _hand_over(self) -> None:
+        with self._handoff_lock:
+            items, self._handoff, self._wake_pending = self._handoff, [], False
+        for item in items:
+            self.queue.put_nowait(item)
 
     def _call(self, fn: Any, *args: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening any more

@@ -11,14 +11,18 @@ request so a test can assert on what the site sent.
         assert fake.requests[1].body["messages"][-1]["role"] == "tool"
 
 Replies are built from steps: text chunks, tool calls with their arguments split across chunks,
-pauses between chunks, a `Hold` that waits until the test calls `release(name)`, and HTTP errors.
-Run it alone with `python -m chat.testing.fake_llm_server --port 8001` (answers with an echo).
+pauses between chunks, a `Hold` that waits until the test calls `release(name)`, HTTP errors, and
+`Stamped`: numbered tokens paced at a fixed rate, each carrying the wall-clock time it was sent, so a
+client on the same machine can measure the delay each token picked up on the way (bench/relay.py).
+Run it alone with `python -m chat.testing.fake_llm_server --port 8001` (answers with an echo, or with
+a stamped stream to a message written by `stamped_request`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import select
 import socket
 import threading
@@ -61,7 +65,49 @@ class Frame:
     text: str
 
 
-Step = Pause | Hold | Frame
+@dataclass(frozen=True)
+class Stamped:
+    """`count` content chunks, one every `interval` seconds on a fixed schedule (0: all at once).
+
+    Each chunk is one `stamp_token`, built when it is written. Its frames are not kept in
+    `RecordedRequest.events` (a load test sends thousands).
+    """
+
+    count: int
+    interval: float = 0.0
+    model: str = DEFAULT_MODEL
+
+
+Step = Pause | Hold | Frame | Stamped
+
+# --- stamped tokens -----------------------------------------------------------------------------
+
+# "⟦00042@1732300000.123456⟧": index, then time.time() when sent; fixed width so a client can
+# find token k at k * STAMP_WIDTH of the text it rebuilt.
+STAMP_WIDTH = 25
+_STAMP = re.compile(r"⟦(\d{5})@(\d{10}\.\d{6})⟧")
+_STAMPED_REQUEST = re.compile(r"^stamped (\d{1,5}) tokens at (\d+(?:\.\d+)?)/s$")
+
+
+def stamp_token(index: int, sent_at: float) -> str:
+    """The text of token `index` sent at `sent_at` (seconds since the epoch)."""
+    return f"⟦{index:05d}@{sent_at:017.6f}⟧"
+
+
+def parse_stamps(text: str) -> list[tuple[int, float]]:
+    """(index, sent time) of every whole stamp token in `text`, in the order they appear."""
+    return [(int(m.group(1)), float(m.group(2))) for m in _STAMP.finditer(text)]
+
+
+def parse_stamp(token: str) -> tuple[int, float] | None:
+    """(index, sent time) if `token` is exactly one stamp token."""
+    m = _STAMP.fullmatch(token)
+    return (int(m.group(1)), float(m.group(2))) if m else None
+
+
+def stamped_request(count: int, rate: float) -> str:
+    """The user message that asks the standalone server for `stamped_reply(count, rate)`."""
+    return f"stamped {count} tokens at {rate:g}/s"
 
 
 @dataclass(frozen=True)
@@ -111,6 +157,14 @@ def text_reply(
         tail.append(wire.openai_usage_chunk(*usage, model=model))
     steps += _frames(tail, done=done)
     return Reply(tuple(steps))
+
+
+def stamped_reply(count: int, rate: float, *, model: str = DEFAULT_MODEL) -> Reply:
+    """A text reply of `count` stamp tokens at `rate` tokens per second (0: as fast as possible)."""
+    steps: list[Step] = [*_frames([wire.openai_chunk({"role": "assistant", "content": ""}, model=model)])]
+    steps.append(Stamped(count, 1.0 / rate if rate > 0 else 0.0, model))
+    tail = [wire.openai_chunk({}, finish_reason="stop", model=model), wire.openai_usage_chunk(12, count, model=model)]
+    return Reply((*steps, *_frames(tail, done=True)))
 
 
 def split_json(arguments: dict[str, Any], parts: int) -> list[str]:
@@ -180,14 +234,24 @@ class _ClientGone(Exception):
 class FakeLLMServer:
     """The scripted server: `script()` queues replies, `requests` lists what arrived."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, default: Callable[[dict], Reply] | None = None) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, default: Callable[[dict], Reply] | None = None,
+        *, nodelay: bool = False,
+    ) -> None:
+        """nodelay=True sends each chunk the moment it is written (TCP_NODELAY), as providers do.
+
+        Off by default, as the suites were written against it: with Nagle on, a chunk written
+        right after another may wait for the client's delayed ACK (up to ~40 ms) and arrive with
+        the next, and the first token of an instant reply comes ~40-50 ms late.
+        """
+        self.nodelay = nodelay
         self._lock = threading.Condition()
         self._replies: deque[Reply] = deque()
         self._holds: dict[str, threading.Event] = {}
         self._held: set[str] = set()
         self._default = default
         self.requests: list[RecordedRequest] = []
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd = _HTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -307,9 +371,15 @@ class FakeLLMServer:
             self._lock.notify_all()
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    # Room for a few hundred simultaneous connects (load tests); the default backlog is 5.
+    request_queue_size = 512
+
+
 def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
     class Handler(_Handler):
         fake = server
+        disable_nagle_algorithm = server.nodelay
 
     return Handler
 
@@ -383,9 +453,23 @@ class _Handler(BaseHTTPRequestHandler):
             record.events.append(step.text)
         elif isinstance(step, Pause):
             self._wait(lambda: False, step.seconds)
+        elif isinstance(step, Stamped):
+            self._stamped(step)
         else:
             event = self.fake._hold_event(step.name)
             self._wait(event.is_set, MAX_WAIT_SECONDS)
+
+    def _stamped(self, step: Stamped) -> None:
+        # A plain sleep to each token's slot (at most one interval): polling for a closed peer
+        # 50 times a second per stream would cost more than the streams at 200 of them. A client
+        # that went away makes the next write fail instead.
+        start = time.monotonic()
+        for index in range(step.count):
+            delay = start + index * step.interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)  # allowed-sleep: the fake paces its tokens in real time, as a provider does
+            chunk = wire.openai_chunk({"content": stamp_token(index, time.time())}, model=step.model)
+            self._write_chunk(wire.sse_frame(chunk).encode())
 
     def _write_chunk(self, data: bytes) -> None:
         # HTTP/1.1 chunked encoding: what real providers send, and what lets clients read each event as it comes.
@@ -417,11 +501,20 @@ def echo_reply(body: dict[str, Any]) -> Reply:
     return text_reply(*words, delay=0.05)
 
 
+def stamped_or_echo_reply(body: dict[str, Any]) -> Reply:
+    """The standalone server's answer: a stamped stream when asked with `stamped_request`, else an echo."""
+    users = [m for m in body.get("messages", []) if m.get("role") == "user"] if isinstance(body, dict) else []
+    match = _STAMPED_REQUEST.match(str(users[-1].get("content", ""))) if users else None
+    if match:
+        return stamped_reply(int(match.group(1)), float(match.group(2)))
+    return echo_reply(body)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Serve the fake OpenAI-compatible LLM (echo replies).")
-    parser.add_argument("--port", type=int, default=8001)
+    parser = argparse.ArgumentParser(description="Serve the fake OpenAI-compatible LLM (echo or stamped replies).")
+    parser.add_argument("--port", type=int, default=8001, help="0 picks a free port (printed on the first line)")
     args = parser.parse_args()
-    server = FakeLLMServer(port=args.port, default=echo_reply)
+    server = FakeLLMServer(port=args.port, default=stamped_or_echo_reply, nodelay=True)
     print(f"fake LLM at {server.base_url} (family openai); Ctrl-C stops it", flush=True)
     try:
         server._httpd.serve_forever()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -67,12 +68,17 @@ async def receive_frame(
     where: Callable[[Frame], bool] = lambda frame: True,
     seen: list[Frame] | None = None,
 ) -> Frame:
-    """Receive until a frame of frame_type (matching where) arrives; fail naming what did arrive."""
+    """Receive until a frame of frame_type (matching where) arrives within timeout in total; fail naming what did arrive."""
     seen = [] if seen is None else seen
     start = len(seen)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     while True:
         try:
-            frame = json.loads(await comm.receive_from(timeout=timeout))
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError
+            frame = json.loads(await comm.receive_from(timeout=left))
         except TimeoutError:
             arrived = [_short(f) for f in seen[start:]] or ["nothing"]
             raise AssertionError(
@@ -83,18 +89,26 @@ async def receive_frame(
             return frame
 
 
-def turn_is_over(frame: Frame) -> bool:
-    return frame["type"] == "assistant.completed" and (frame["status"] != "complete" or not frame["tool_calls"])
+async def receive_turn(
+    comm: WebsocketCommunicator, *, timeout: float = 10, seen: list[Frame] | None = None
+) -> list[Frame]:
+    """Every frame up to and including the turn's one `turn.finished` (never inferred from other frames)."""
+    frames: list[Frame] = [] if seen is None else seen
+    await receive_frame(comm, "turn.finished", timeout=timeout, seen=frames)
+    return frames
 
 
 async def run_turn(
     comm: WebsocketCommunicator, text: str, conversation_id: int | None = None, timeout: float = 10
 ) -> list[Frame]:
-    """Send one message and return every frame up to the reply's final assistant.completed."""
-    frames: list[Frame] = []
+    """Send one message and return every frame up to and including the turn's `turn.finished`."""
     await send_message(comm, text, conversation_id)
-    await receive_frame(comm, "assistant.completed", timeout=timeout, where=turn_is_over, seen=frames)
-    return frames
+    return await receive_turn(comm, timeout=timeout)
+
+
+def final_reply(frames: list[Frame]) -> Frame:
+    """The last `assistant.completed` of a turn's frames."""
+    return of_type(frames, "assistant.completed")[-1]
 
 
 def of_type(frames: list[Frame], frame_type: str) -> list[Frame]:

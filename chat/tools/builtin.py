@@ -2,81 +2,19 @@
 
 from __future__ import annotations
 
-import ast
 import math
-import operator
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from django.conf import settings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+
+from chat import calc, offloop
 
 # The tools are async on purpose: the SDK runs sync tools on anyio worker threads, which are not
 # daemons and outlive daphne's loop, so the process would hang on SIGTERM.
 server = MCPServer("builtin", instructions="Calculator, clock and unit conversion. Offline and side-effect free.")
-
-_BINARY = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
-_FUNCTIONS = {"sqrt": math.sqrt, "abs": abs, "round": round}
-_CONSTANTS = {"pi": math.pi, "e": math.e}
-MAX_EXPRESSION_CHARS = 200
-MAX_EXPONENT = 1000
-
-
-def evaluate(expression: str) -> float | int:
-    """Evaluate arithmetic by walking its syntax tree; anything but numbers and operators is refused."""
-    if len(expression) > MAX_EXPRESSION_CHARS:
-        raise ToolError(f"Expression is longer than {MAX_EXPRESSION_CHARS} characters.")
-    try:
-        tree = ast.parse(expression.replace("^", "**").replace("×", "*").replace("÷", "/"), mode="eval")
-    except SyntaxError as exc:
-        raise ToolError(f"Not an arithmetic expression: {expression!r}") from exc
-    return _eval(tree.body)
-
-
-def _eval(node: ast.AST) -> float | int:
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value
-    if isinstance(node, ast.Name) and node.id in _CONSTANTS:
-        return _CONSTANTS[node.id]
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_eval(node.operand))
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        left, right = _eval(node.left), _eval(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
-            raise ToolError(f"Exponent {right} is too large (limit {MAX_EXPONENT}).")
-        try:
-            return _BINARY[type(node.op)](left, right)
-        except ZeroDivisionError as exc:
-            raise ToolError("Division by zero.") from exc
-        except OverflowError as exc:
-            raise ToolError("The result is too large.") from exc
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id in _FUNCTIONS
-        and not node.keywords
-    ):
-        try:
-            return _FUNCTIONS[node.func.id](*[_eval(arg) for arg in node.args])
-        except (TypeError, ValueError) as exc:
-            raise ToolError(f"{node.func.id}: {exc}") from exc
-    raise ToolError(f"Unsupported element in expression: {ast.dump(node)[:60]}")
-
-
-def _format_number(value: float | int) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value) if isinstance(value, float) else str(value)
-
 
 @server.tool()
 async def calculator(expression: str) -> str:
@@ -84,7 +22,12 @@ async def calculator(expression: str) -> str:
 
     Supports + - * / // % ** (or ^), parentheses, sqrt, abs, round, pi and e.
     """
-    return _format_number(evaluate(expression))
+    try:
+        return await offloop.run(calc.calculate, expression, limit_seconds=settings.CHAT_CALCULATOR_TIMEOUT_SECONDS)
+    except calc.CalcError as exc:
+        raise ToolError(str(exc)) from None
+    except offloop.Overrun as exc:
+        raise ToolError(f"The calculation was stopped: it {exc}.") from None
 
 
 @server.tool()
@@ -142,4 +85,4 @@ async def convert_units(value: float, from_unit: str, to_unit: str) -> str:
     if not math.isfinite(value):
         raise ToolError("The value must be a finite number.")
     result = round(convert(value, from_unit, to_unit), 6)
-    return f"{_format_number(value)} {from_unit} = {_format_number(result)} {to_unit}"
+    return f"{calc.format_number(value)} {from_unit} = {calc.format_number(result)} {to_unit}"

@@ -21,7 +21,7 @@ SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 _ENV_REFERENCE = re.compile(r"\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)\}")
 _STDIO_KEYS = {"command", "args", "env", "cwd"}
 _HTTP_KEYS = {"url", "headers"}
-_OUR_KEYS = {"type", "timeout", "confirm", "tools", "disabled"}
+_OUR_KEYS = {"type", "timeout", "confirm", "tools", "disabled", "required"}
 # Keys other MCP hosts write into the same file; accepted and ignored so a copied config loads.
 _FOREIGN_KEYS = {"autoApprove", "alwaysAllow", "description", "transportType", "envFile"}
 _TYPES = {"stdio": "stdio", "http": "http", "streamable-http": "http", "streamableHttp": "http"}
@@ -47,6 +47,7 @@ class ServerConfig:
     confirm_all: bool = False
     confirm_tools: frozenset[str] = frozenset()
     tool_timeouts: dict[str, float] = field(default_factory=dict)
+    required: bool = False  # /readyz reports the site not ready while this server does not answer
 
     def needs_confirmation(self, tool: str) -> bool:
         return self.confirm_all or tool in self.confirm_tools
@@ -59,14 +60,14 @@ class ServerConfig:
 
 
 def memory_server(
-    name: str, server: Any, *, confirm: bool | list[str] = False, timeout: float | None = None
+    name: str, server: Any, *, confirm: bool | list[str] = False, timeout: float | None = None, required: bool = False
 ) -> ServerConfig:
     """A config for an in-process MCPServer instance (tests, the built-in server)."""
     _check_name(name)
     confirm_all, confirm_tools = _confirm(name, confirm)
     return ServerConfig(
         name=name, transport="memory", server=server, timeout=timeout,
-        confirm_all=confirm_all, confirm_tools=confirm_tools,
+        confirm_all=confirm_all, confirm_tools=confirm_tools, required=required,
     )
 
 
@@ -132,6 +133,7 @@ def _parse_server(name: str, entry: Any) -> ServerConfig | None:
         "confirm_all": confirm_all,
         "confirm_tools": confirm_tools | tool_confirms,
         "tool_timeouts": tool_timeouts,
+        "required": _bool(name, entry, "required"),
     }
     if transport == "stdio":
         return ServerConfig(

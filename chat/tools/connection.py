@@ -88,8 +88,12 @@ class Connection:
     def alive(self) -> bool:
         return self._session is not None and self._session.alive
 
-    async def request(self, operation: Operation, deadline: float) -> Any:
-        """Run operation(client) in the owner task; TimeoutError after deadline seconds (the request is cancelled)."""
+    async def request(self, operation: Operation, deadline: float, *, stop_slow_start: bool = True) -> Any:
+        """Run operation(client) in the owner task; TimeoutError after deadline seconds (the request is cancelled).
+
+        A session still starting at the deadline is stopped unless stop_slow_start is False (a health
+        check's short bound must not kill a start that a turn with a longer deadline is waiting for).
+        """
         job = _Job(operation, asyncio.get_running_loop().create_future())
         session: _Session | None = None
         try:
@@ -101,7 +105,7 @@ class Connection:
         except TimeoutError:
             job.cancel()
             starting = session or self._session
-            if starting is not None and starting.ready is not None and not starting.ready.done():
+            if stop_slow_start and starting is not None and starting.ready is not None and not starting.ready.done():
                 self.failure = "the server did not finish starting in time"
                 starting.stop()  # a server that never finishes starting is started afresh next time
             raise
@@ -117,11 +121,15 @@ class Connection:
         session, self._session = self._session, None
         if session is None or session.task is None or session.task.done():
             return
-        session.queue.put_nowait(None)
-        _, pending = await asyncio.wait({session.task}, timeout=5)
-        if pending:
+        if session.ready is not None and not session.ready.done():
+            session.stop()  # still starting (a health check leaves a slow start running): it never reads its queue
+        else:
+            session.queue.put_nowait(None)
+            _, pending = await asyncio.wait({session.task}, timeout=5)
+            if not pending:
+                return
             session.stop()
-            await asyncio.wait({session.task}, timeout=5)  # the SDK stops a stdio server within its own bounds
+        await asyncio.wait({session.task}, timeout=5)  # the SDK stops a stdio server within its own bounds
 
     async def _started(self) -> _Session:
         session = self._session

@@ -94,6 +94,21 @@ class Hub:
             return ToolResult(f"Invalid arguments for {name}: {problem}", is_error=True, kind="invalid")
         return await self._call(server, tool, arguments)
 
+    def server_configs(self) -> list[ServerConfig]:
+        """Every server the hub offers, in order (the readiness check reports each)."""
+        return list(self._configs.values())
+
+    async def check(self, name: str, deadline: float) -> None:
+        """Return when server `name` lists (a first page of) its tools within deadline seconds, starting its
+        session if needed. (MCP's ping is gone as of 2026-07-28; a listing is what a turn needs anyway.)
+
+        Raises TimeoutError, ServerUnavailable (cannot start or reach it) or MCPError. For health checks:
+        the deadline never stops a session that is still starting, which a turn may be waiting for, and
+        the cached tool list is left alone.
+        """
+        server = self._servers()[name]
+        await server.connection.request(_list_first_page, deadline, stop_slow_start=False)
+
     async def wait_for_tool_change(self, server_name: str, within: float) -> None:
         """Wait until server_name announces a changed tool list (tests, observers); TimeoutError after `within` s."""
         server = self._servers()[server_name]
@@ -188,6 +203,10 @@ async def _list_all_tools(client: Client) -> list[types.Tool]:
         if cursor is None:
             break
     return tools
+
+
+async def _list_first_page(client: Client) -> None:
+    await client.list_tools()
 
 
 def _list_deadline(config: ServerConfig) -> float:

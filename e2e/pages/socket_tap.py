@@ -30,5 +30,11 @@ class SocketTap:
         page_side.close(code=4000, reason="test cut the line")
         server_side.close()
 
+    def close_as_server(self, index: int, code: int, reason: str) -> None:
+        """The server's side closes with this code and reason, as the page would see it."""
+        page_side, server_side, _ = self.connections[index]
+        page_side.close(code=code, reason=reason)
+        server_side.close()
+
     def sent(self, index: int) -> list[dict[str, Any]]:
         return self.connections[index][2]

@@ -1,24 +1,60 @@
 import asyncio
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.layers import channel_layers
+from django.db import connections
 
 from chat import tools, turns
+from chat.testing.integrity import history_problems
+from chat.testing.scripted_model import ScriptedModel, scripted_provider_config, serving
+from chat.turns.control import close_desk
+
+
+@pytest.fixture
+def model(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedModel]:
+    """The site's one provider is a scripted model at a real URL, answered through `responses`."""
+    monkeypatch.setenv("FAKE_KEY", "test-key")
+    settings.LLM_PROVIDERS = scripted_provider_config("FAKE_KEY")
+    with serving(ScriptedModel()) as scripted:
+        yield scripted
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def thread_connections_closed_at_the_end(django_db_setup: None, django_db_blocker: Any):
+    """ORM calls from async code keep a persistent connection (CONN_MAX_AGE) on channels' database
+    thread; close it before the test database is dropped, which PostgreSQL refuses while it is open."""
+    yield
+    with django_db_blocker.unblock():
+        await database_sync_to_async(connections.close_all)()
 
 
 @pytest.fixture(autouse=True)
-async def no_turn_or_session_outlives_its_test():
-    """Each test ends with no reply being written, no MCP session open and no channel layer left.
+async def no_turn_or_session_outlives_its_test(request: pytest.FixtureRequest):
+    """Each test ends with no reply being written, no MCP session open and no channel layer left,
+    and leaves an intact history (chat/testing/integrity.py).
 
     A fresh channel layer per test keeps groups and buffered frames from leaking between tests.
     """
     yield
+    await _finish_turns_and_sessions()
+    marked = request.node.get_closest_marker
+    if marked("django_db") and not marked("leaves_broken_history"):
+        problems = await database_sync_to_async(history_problems)()
+        assert not problems, "the test left a broken history:\n" + "\n".join(problems)
+
+
+async def _finish_turns_and_sessions() -> None:
     leftover = [turn.task for turn in turns.running_turns() if turn.task is not None]
     for task in leftover:
         task.cancel()
     if leftover:
         await asyncio.wait(leftover, timeout=5)
+    await turns.finish_pending()  # turns cancelled before they began still store their reply as stopped
     await tools.close_hub()
+    await close_desk()
     for layer in list(channel_layers.backends.values()):
         if hasattr(layer, "close_pools"):
             await layer.close_pools()

@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 import responses
-from channels.db import database_sync_to_async
 
-from chat.models import Message
 from chat.testing.mcp_servers import PROBE_LOG_ENV, installed_hub, read_probe_log, stdio_config
-from chat.testing.socket import connected, of_type, receive_frame, reply_text, run_turn, send, turn_is_over
+from chat.testing.socket import connected, of_type, receive_frame, reply_text, run_turn, send
+from chat.testing.stored import stored
 from chat.testing.wire import openai_sse, openai_text_chunks, openai_tool_call_chunks, openai_usage_chunk
 from chat.tools.config import parse_servers
 
@@ -85,11 +84,6 @@ def text_body(*parts: str) -> str:
     return openai_sse([*openai_text_chunks(parts, model="m"), openai_usage_chunk(40, 6, model="m")])
 
 
-@database_sync_to_async
-def stored(conversation_id: int) -> list[Message]:
-    return list(Message.objects.filter(conversation_id=conversation_id).order_by("seq"))
-
-
 CASES = [
     pytest.param("builtin__calculator", {"expression": "12*7"}, "84", [], id="built-in server in memory"),
     pytest.param(
@@ -121,6 +115,7 @@ async def test_a_tool_request_runs_the_tool_and_stores_user_assistant_tool_assis
         ("tool.finished", 3),
         ("assistant.started", 4),
         ("assistant.completed", 4),
+        ("turn.finished", 4),
     ], f"frames out of order: {kinds}"
     finished = of_type(frames, "tool.finished")[0]
     assert (finished["name"], finished["arguments"], finished["result"], finished["is_error"]) == (
@@ -174,4 +169,4 @@ async def test_a_reopened_conversation_replays_exactly_what_was_stored(user: Any
         ("tool.finished", 3),
         ("assistant.completed", 4),
     ]
-    assert seen[3]["result"] == "42" and turn_is_over(seen[4]) and seen[4]["text"] == "It is 42."
+    assert seen[3]["result"] == "42" and (seen[4]["status"], seen[4]["text"]) == ("complete", "It is 42.")

@@ -11,19 +11,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import responses
 from django.conf import settings as django_settings
 
 from chat import tools
 from chat.testing.mcp_servers import (
     PROBE_LOG_ENV,
-    Probe,
     free_port,
     installed_hub,
     probe_server,
@@ -31,68 +29,11 @@ from chat.testing.mcp_servers import (
     serve_http,
     stdio_config,
 )
-from chat.testing.socket import connected, of_type, receive_frame, run_turn, send, send_message, turn_is_over
-from chat.testing.wire import openai_sse, openai_text_chunks, openai_tool_call_chunks
+from chat.testing.scripted_model import ScriptedModel, probe_hub
+from chat.testing.socket import connected, of_type, receive_frame, receive_turn, run_turn, send, send_message
 from chat.tools.config import memory_server, parse_servers
-from chat.tools.hub import Hub
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-LLM_URL = "https://llm.test/v1/chat/completions"
-
-
-class ScriptedModel:
-    """The model's side of a conversation: one scripted stream per request, every request recorded."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self._replies: list[str] = []
-
-    def calls(self, name: str, arguments: dict[str, Any], call_id: str = "call_1") -> ScriptedModel:
-        encoded = json.dumps(arguments)
-        self._replies.append(openai_sse(openai_tool_call_chunks(call_id, name, [encoded[:5], encoded[5:]])))
-        return self
-
-    def says(self, text: str) -> ScriptedModel:
-        self._replies.append(openai_sse(openai_text_chunks([text[:4], text[4:]])))
-        return self
-
-    def respond(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self.requests.append(json.loads(request.body))
-        if not self._replies:
-            return 500, {"Content-Type": "application/json"}, json.dumps({"error": {"message": "no reply scripted"}})
-        return 200, {"Content-Type": "text/event-stream"}, self._replies.pop(0)
-
-    def tool_names(self, request: int) -> set[str]:
-        return {tool["function"]["name"] for tool in self.requests[request].get("tools", [])}
-
-    def tool_message(self, request: int, call_id: str = "call_1") -> str:
-        """The content of the tool result the model was sent in request number `request`."""
-        for message in self.requests[request]["messages"]:
-            if message["role"] == "tool" and message["tool_call_id"] == call_id:
-                return message["content"]
-        raise AssertionError(f"request {request} carries no tool result for {call_id}: {self.requests[request]['messages']}")
-
-
-@pytest.fixture
-def model(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedModel]:
-    monkeypatch.setenv("FAKE_KEY", "test-key")
-    settings.LLM_PROVIDERS = json.dumps(
-        [{"name": "fake", "family": "openai", "base_url": "https://llm.test/v1", "model": "m", "api_key_env": "FAKE_KEY"}]
-    )
-    scripted = ScriptedModel()
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_callback(responses.POST, LLM_URL, callback=scripted.respond)
-        yield scripted
-
-
-@asynccontextmanager
-async def probe_hub(**options: Any) -> AsyncIterator[tuple[Hub, Probe]]:
-    """The built-in server plus an in-memory probe server, installed as the app's hub for the block."""
-    server, probe = probe_server()
-    async with installed_hub(extra={"probe": memory_server("probe", server, **options)}) as hub:
-        yield hub, probe
-
 
 def finished(frames: list[dict[str, Any]]) -> dict[str, Any]:
     results = of_type(frames, "tool.finished")
@@ -310,7 +251,7 @@ async def test_allowing_a_tool_that_needs_confirmation_runs_it(user: Any, model:
         asked = await ask_to_delete(comm, frames)
         assert probe.calls == [], "the tool ran before the person answered"
         await send(comm, "tool.confirm", conversation_id=asked["conversation_id"], call_id=asked["call_id"], allow=True)
-        await receive_frame(comm, "assistant.completed", where=turn_is_over, seen=frames)
+        await receive_turn(comm, seen=frames)
     assert (asked["name"], asked["arguments"]) == ("probe__delete_file", {"path": "/tmp/report.txt"})
     assert asked["timeout_seconds"] == django_settings.MCP_CONFIRM_TIMEOUT_SECONDS
     assert probe.calls == [("delete_file", {"path": "/tmp/report.txt"})]
@@ -328,7 +269,7 @@ async def test_a_denied_or_unanswered_confirmation_does_not_run_the_tool_and_the
         asked = await ask_to_delete(comm, frames)
         if answer == "deny":
             await send(comm, "tool.confirm", conversation_id=asked["conversation_id"], call_id=asked["call_id"], allow=False)
-        await receive_frame(comm, "assistant.completed", where=turn_is_over, seen=frames)
+        await receive_turn(comm, seen=frames)
     result = finished(frames)
     assert (result["is_error"], result["kind"]) == (True, "declined")
     assert "declined by the user" in result["result"] and "declined by the user" in model.tool_message(1)

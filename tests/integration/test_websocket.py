@@ -12,6 +12,7 @@ from chat.models import Message
 from chat.testing.socket import (
     communicator,
     connected,
+    final_reply,
     of_type,
     receive_frame,
     reply_text,
@@ -20,13 +21,9 @@ from chat.testing.socket import (
     send_message,
     session_cookie,
 )
+from chat.testing.stored import stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@database_sync_to_async
-def stored(conversation_id):
-    return list(Message.objects.filter(conversation_id=conversation_id).order_by("seq"))
 
 
 @database_sync_to_async
@@ -55,15 +52,16 @@ async def test_socket_from_a_foreign_or_missing_origin_is_refused(user, origin):
     assert not accepted
 
 
+@override_settings(DEMO_TOKEN_DELAY_SECONDS=0.005, CHAT_DELTA_MAX_MERGE_SECONDS=0)  # a frame per token
 async def test_a_message_streams_a_reply_in_protocol_order(user):
     async with connected(user) as comm:
         frames = await run_turn(comm, "hello there")
 
     kinds = [f["type"] for f in frames]
     assert kinds[:3] == ["conversation.created", "message.created", "assistant.started"]
-    assert kinds[-1] == "assistant.completed"
-    assert set(kinds[3:-1]) == {"assistant.delta"} and len(kinds[3:-1]) > 3
-    completed = frames[-1]
+    assert kinds[-2:] == ["assistant.completed", "turn.finished"]
+    assert set(kinds[3:-2]) == {"assistant.delta"} and len(kinds[3:-2]) > 3
+    completed = final_reply(frames)
     assert completed["status"] == "complete" and completed["seq"] == 2
     assert reply_text(frames) == completed["text"]
     assert "offline demo model" in completed["text"]
@@ -80,7 +78,7 @@ async def test_a_tool_request_runs_the_calculator_and_answers_from_its_result(us
     started, finished = of_type(frames, "tool.started")[0], of_type(frames, "tool.finished")[0]
     assert (started["name"], started["arguments"]) == ("builtin__calculator", {"expression": "12*7"})
     assert (finished["result"], finished["is_error"], finished["kind"]) == ("84", False, "result")
-    assert "84" in frames[-1]["text"]
+    assert "84" in final_reply(frames)["text"]
     messages = await stored(frames[-1]["conversation_id"])
     assert [m.role for m in messages] == ["user", "assistant", "tool", "assistant"]
     assert messages[1].tool_calls[0]["id"] == messages[2].tool_call_id
@@ -104,7 +102,7 @@ async def test_a_bad_frame_gets_an_error_and_the_socket_still_works(user, raw, c
         error = await receive_frame(comm, "error")
         assert error["code"] == code and error["message"]
         frames = await run_turn(comm, "still there?")
-    assert frames[-1]["status"] == "complete"
+    assert final_reply(frames)["status"] == "complete"
 
 
 async def test_a_binary_frame_is_refused_with_an_error(user):
@@ -184,7 +182,7 @@ async def test_stop_with_nothing_streaming_is_an_error(user):
         assert (await receive_frame(comm, "error"))["code"] == "not_streaming"
 
 
-@override_settings(DEMO_TOKEN_DELAY_SECONDS=0.02)
+@override_settings(DEMO_TOKEN_DELAY_SECONDS=0.02, CHAT_DELTA_MAX_MERGE_SECONDS=0)  # a frame per token
 async def test_two_tabs_on_one_conversation_both_see_the_reply_stream(user):
     async with connected(user) as first, connected(user) as second:
         conversation_id = (await run_turn(first, "hello"))[-1]["conversation_id"]
@@ -197,7 +195,7 @@ async def test_two_tabs_on_one_conversation_both_see_the_reply_stream(user):
 
     assert of_type(frames_second, "message.created")[0]["text"] == "and again"
     assert len(of_type(frames_second, "assistant.delta")) > 3
-    assert reply_text(frames_second) == reply_text(frames_first) == frames_first[-1]["text"]
+    assert reply_text(frames_second) == reply_text(frames_first) == final_reply(frames_first)["text"]
 
 
 async def test_reopening_with_the_last_seq_replays_exactly_the_missing_frames(user):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
 
+from chat import offloop
+from chat.calc import calculate
 from chat.tools.builtin import server as builtin_server
 from chat.tools.config import memory_server
 from chat.tools.hub import Hub
@@ -104,3 +108,30 @@ async def test_convert_units_refuses_temperatures_below_absolute_zero(hub: Hub) 
 async def test_convert_units_value_must_be_a_number(hub: Hub) -> None:
     result = await hub.call("builtin__convert_units", {"value": "five", "from_unit": "km", "to_unit": "mi"})
     assert result.kind == "invalid" and "'five' is not of type 'number'" in result.text
+
+
+@pytest.mark.parametrize(
+    "expression", ["((9^999)^999)^10", "9^999 * 9^999 * 9^999", "10**999 * 10**999", "round(5, -100000000)"]
+)
+async def test_calculator_refuses_a_huge_result_at_once_with_a_clear_error_and_no_traceback(
+    hub: Hub, expression: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    started = time.monotonic()
+    result = await hub.call("builtin__calculator", {"expression": expression})
+    assert time.monotonic() - started < 2, "refusing a huge result should take no time"
+    assert result.is_error and result.kind == "error", result
+    assert "more than 1000 digits" in result.text or "number of digits" in result.text, result.text
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def test_calculator_still_answers_a_large_result_within_the_bound(hub: Hub) -> None:
+    result = await hub.call("builtin__calculator", {"expression": "9^999"})
+    assert not result.is_error and len(result.text) == 954
+
+
+async def test_work_that_overruns_its_time_limit_is_killed_and_the_pool_recovers() -> None:
+    started = time.monotonic()
+    with pytest.raises(offloop.Overrun, match="longer than 0.2 s"):
+        await offloop.run(time.sleep, 30, limit_seconds=0.2)  # allowed-sleep: the runaway work the limit must kill in the worker
+    assert time.monotonic() - started < 5
+    assert await offloop.run(calculate, "6*7", limit_seconds=10) == "42"

@@ -11,9 +11,16 @@ import pytest
 import requests
 
 from chat.testing.fake_llm_server import (
+    STAMP_WIDTH,
     FakeLLMServer,
     Hold,
     error_reply,
+    parse_stamp,
+    parse_stamps,
+    stamp_token,
+    stamped_or_echo_reply,
+    stamped_reply,
+    stamped_request,
     text_reply,
     tool_call_reply,
 )
@@ -151,3 +158,32 @@ def test_reset_forgets_scripts_and_requests(fake: FakeLLMServer) -> None:
     fake.reset()
     assert fake.pending() == 0
     assert fake.requests == []
+
+
+def test_a_stamped_reply_sends_numbered_tokens_at_the_rate_stamped_with_their_send_time(fake: FakeLLMServer) -> None:
+    fake.script(stamped_reply(5, rate=20))
+    with _post(fake) as response:
+        arrivals = [(time.time(), d) for _, d in _events(response) if d != "[DONE]" and _content([d])]
+    tokens = [_content([d]) for _, d in arrivals]
+    assert all(len(token) == STAMP_WIDTH for token in tokens)
+    stamps = parse_stamps("".join(tokens))
+    assert [index for index, _ in stamps] == [0, 1, 2, 3, 4]
+    assert all(0 <= received - sent < 1 for (received, _), (_, sent) in zip(arrivals, stamps, strict=True))
+    assert 0.15 <= stamps[-1][1] - stamps[0][1] < 1, f"not paced at 20/s: {stamps}"
+
+
+def test_a_stamp_token_parses_back_exactly() -> None:
+    token = stamp_token(42, 1732300000.123456)
+    assert len(token) == STAMP_WIDTH
+    assert parse_stamp(token) == (42, 1732300000.123456)
+    assert parse_stamp(token[:-1]) is None
+
+
+def test_the_standalone_server_answers_a_stamped_request_with_a_stamped_stream() -> None:
+    def body(text: str) -> dict[str, object]:
+        return {"messages": [{"role": "system", "content": "x"}, {"role": "user", "content": text}]}
+
+    stamped = stamped_or_echo_reply(body(stamped_request(3, 0)))
+    assert any(getattr(step, "count", None) == 3 for step in stamped.steps)
+    echoed = stamped_or_echo_reply(body("hello"))
+    assert "said:" in "".join(getattr(step, "text", "") for step in echoed.steps)

@@ -6,6 +6,12 @@
   const config = JSON.parse(document.getElementById("chat-config").textContent);
   const RECONNECT_BASE_MS = 500;
   const RECONNECT_MAX_MS = 10000;
+  const SESSION_ENDED = 4401;
+  // Close codes the server sends with a reason worth telling the person (docs/protocol.md).
+  const CLOSE_NOTICES = {
+    1007: "The connection was closed because the last message was not valid text.",
+    1009: "The connection was closed: message too large.",
+  };
 
   const dom = {
     messages: document.getElementById("messages"),
@@ -31,6 +37,10 @@
     cards: new Map(), // seq -> card element (call ids need not be unique across turns)
     pending: new Map(), // client_id -> {el, frame} until message.created
     clientCounter: 0,
+    // Long conversations arrive newest first, a page at a time (docs/protocol.md "Long conversations").
+    earlier: { firstSeq: null, more: false, loading: false, button: null, heightBefore: 0 },
+    leaving: false,
+    closeNotice: "",
   };
 
   // --- small DOM helpers ---------------------------------------------------------------------
@@ -48,10 +58,29 @@
   }
 
   function append(node) {
-    const stick = nearBottom();
     dom.empty.hidden = true;
-    dom.messages.appendChild(node);
-    if (stick) dom.messages.scrollTop = dom.messages.scrollHeight;
+    const stick = nearBottom();
+    place(node);
+    if (stick && !state.earlier.loading) dom.messages.scrollTop = dom.messages.scrollHeight;
+  }
+
+  // Items stay in seq order whatever order their frames come in (an older page arrives after the newest).
+  function place(node) {
+    const seq = node.dataset.seq ? Number(node.dataset.seq) : null;
+    const children = dom.messages.children;
+    if (seq === null) {
+      dom.messages.appendChild(node);
+      return;
+    }
+    for (let i = children.length - 1; i >= 0; i -= 1) {
+      const other = children[i].dataset.seq;
+      if (other && Number(other) < seq) {
+        dom.messages.insertBefore(node, children[i].nextSibling);
+        return;
+      }
+    }
+    const loader = state.earlier.button;
+    dom.messages.insertBefore(node, loader && loader.parentNode === dom.messages ? loader.nextSibling : dom.messages.firstChild);
   }
 
   function keepScrolled(wasNearBottom) {
@@ -87,11 +116,12 @@
     state.socket = socket;
     socket.addEventListener("open", () => onOpen(socket));
     socket.addEventListener("message", (event) => onFrame(event.data));
-    socket.addEventListener("close", () => onClose(socket));
+    socket.addEventListener("close", (event) => onClose(socket, event));
   }
 
   // A refused handshake looks like a network error to a page; ask the server whether the session ended.
   function checkStillLoggedIn() {
+    if (state.leaving) return; // this tab is already navigating (its own logout form, a link)
     window
       .fetch(window.location.href, { method: "HEAD", redirect: "manual", credentials: "same-origin", cache: "no-store" })
       .then((response) => {
@@ -105,7 +135,8 @@
     socket.wasOpen = true;
     state.attempts = 0;
     setConnection("connected", "Connected");
-    showNotice("");
+    showNotice(state.closeNotice); // why the last connection closed, kept after reconnecting
+    state.closeNotice = "";
     if (state.conversationId) {
       sendFrame({ type: "conversation.open", conversation_id: state.conversationId, last_seq: state.lastFinalSeq });
     }
@@ -113,11 +144,14 @@
     state.pending.forEach((entry) => sendFrame(entry.frame));
   }
 
-  function onClose(socket) {
+  function onClose(socket, event) {
     if (socket !== state.socket) return;
     state.socket = null;
     state.attempts += 1;
-    if (!socket.wasOpen) checkStillLoggedIn();
+    // 4401: the session ended (logout in another tab, expiry); the server sends the page to login.
+    if (!socket.wasOpen || event.code === SESSION_ENDED) checkStillLoggedIn();
+    state.closeNotice = CLOSE_NOTICES[event.code] || "";
+    if (state.closeNotice) showNotice(state.closeNotice);
     const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** (state.attempts - 1));
     const jittered = Math.round(delay * (0.8 + Math.random() * 0.4));
     setConnection("disconnected", "Disconnected — reconnecting in " + Math.ceil(jittered / 1000) + " s");
@@ -271,9 +305,38 @@
     setStatus(item, frame.status);
     setFootnote(item, "message-error", frame.status === "failed" ? "Reply failed: " + (frame.error || "unknown error") : "");
     setFootnote(item, "message-note", frame.status === "stopped" ? "Stopped" : "");
+    setAskAgain(item, frame.status === "failed" ? frame.seq : null);
     noteFinal(frame.seq);
-    if (frame.status !== "complete" || calls.length === 0) setBusy(false);
     keepScrolled(stick);
+  }
+
+  // A failed reply (a provider error, or a server restart mid-reply) offers to send the question again.
+  function setAskAgain(item, seq) {
+    const old = item.el.querySelector(".ask-again");
+    if (old) old.remove();
+    const question = seq === null ? null : questionBefore(seq);
+    if (question === null) return;
+    const button = el("button", { type: "button", class: "button button-quiet ask-again" }, "Ask again");
+    button.addEventListener("click", () => {
+      if (state.busy || !connected()) return;
+      dom.input.value = question;
+      submitMessage();
+    });
+    item.el.appendChild(button);
+  }
+
+  function questionBefore(seq) {
+    let best = null;
+    state.items.forEach((item, itemSeq) => {
+      if (item.role === "user" && itemSeq < seq && (best === null || itemSeq > best.seq)) best = { seq: itemSeq, text: item.text };
+    });
+    return best === null ? null : best.text;
+  }
+
+  // The one frame that ends a turn: the composer is free again, whatever the turn's last message was.
+  function onTurnFinished(frame) {
+    noteFinal(frame.seq);
+    setBusy(state.pending.size > 0);
   }
 
   // --- tool cards ----------------------------------------------------------------------------
@@ -379,7 +442,52 @@
     if (frame.title) document.title = frame.title + " · Chat";
   }
 
+  // --- older messages of a long conversation ----------------------------------------------------
+
+  function earlierButton() {
+    if (!state.earlier.button) {
+      const button = el("button", { type: "button", class: "button button-quiet load-earlier" }, "Load earlier messages");
+      button.addEventListener("click", loadEarlier);
+      state.earlier.button = button;
+    }
+    return state.earlier.button;
+  }
+
+  function showEarlier(firstSeq, more) {
+    if (typeof firstSeq === "number") state.earlier.firstSeq = firstSeq;
+    state.earlier.more = Boolean(more);
+    const button = earlierButton();
+    if (state.earlier.more) {
+      dom.messages.insertBefore(button, dom.messages.firstChild);
+      button.hidden = false;
+    } else {
+      button.hidden = true;
+    }
+  }
+
+  function loadEarlier() {
+    const earlier = state.earlier;
+    if (!earlier.more || earlier.loading || earlier.firstSeq === null) return;
+    if (!sendFrame({ type: "history.before", conversation_id: state.conversationId, before_seq: earlier.firstSeq })) return;
+    earlier.loading = true;
+    earlier.heightBefore = dom.messages.scrollHeight;
+    earlier.button.textContent = "Loading earlier messages…";
+  }
+
+  function onHistoryPage(frame) {
+    const earlier = state.earlier;
+    earlier.loading = false;
+    earlier.button.textContent = "Load earlier messages";
+    dom.messages.scrollTop += dom.messages.scrollHeight - earlier.heightBefore; // keep what the person was reading in place
+    showEarlier(frame.first_seq, frame.has_earlier);
+  }
+
   function onConversationOpened(frame) {
+    if (frame.has_earlier && state.lastFinalSeq > 0) {
+      window.location.reload(); // offline for longer than a page of messages: start from the newest page
+      return;
+    }
+    if (frame.has_earlier || state.earlier.firstSeq === null) showEarlier(frame.first_seq, frame.has_earlier);
     if (frame.title) document.title = frame.title + " · Chat";
     if (frame.last_seq === 0 && state.items.size === 0) {
       dom.empty.textContent = "No messages yet.";
@@ -419,6 +527,8 @@
     "tool.started": onToolStarted,
     "tool.confirmation_requested": onConfirmationRequested,
     "tool.finished": onToolFinished,
+    "turn.finished": onTurnFinished,
+    "history.page": onHistoryPage,
     error: onError,
     pong: function () {},
   };
@@ -445,6 +555,12 @@
     dom.input.addEventListener("keydown", onComposerKey);
     dom.input.addEventListener("input", updateControls);
     dom.stop.addEventListener("click", stopGeneration);
+    dom.messages.addEventListener("scroll", () => {
+      if (dom.messages.scrollTop < 200) loadEarlier(); // older messages come in as the person scrolls up
+    });
+    window.addEventListener("beforeunload", () => {
+      state.leaving = true;
+    });
     window.addEventListener("pagehide", () => {
       if (state.reconnectTimer) window.clearTimeout(state.reconnectTimer);
       const socket = state.socket;

@@ -1,0 +1,79 @@
+"""Conversations: list (newest first, title search), create, retrieve, rename, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Status
+from pydantic import Field
+
+from chat import selectors, services
+from chat.api.errors import Problem
+from chat.api.schemas import ConversationCreate, ConversationOut, ConversationPage, ConversationRename, In
+from chat.models import Conversation
+from chat.services import Outcome
+
+router = Router(tags=["conversations"])
+
+
+class ListQuery(In):
+    q: str = Field(default="", max_length=200, description="Keep conversations whose title contains this.")
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0)
+
+
+async def owned(user: Any, conversation_id: int) -> Conversation:
+    """The person's conversation, or 404 (someone else's answers exactly like a missing one)."""
+    conversation = await database_sync_to_async(selectors.conversation_get_owned)(
+        owner=user, conversation_id=conversation_id
+    )
+    if conversation is None:
+        raise Problem(404, "No such conversation.")
+    return conversation
+
+
+@database_sync_to_async
+def _page(user: Any, query: ListQuery) -> dict[str, Any]:
+    conversations = selectors.conversation_list(owner=user, query=query.q)
+    items = list(conversations[query.offset : query.offset + query.limit])
+    return {"items": items, "count": conversations.count(), "limit": query.limit, "offset": query.offset}
+
+
+@router.get("", response=ConversationPage, summary="List your conversations, newest first")
+async def list_conversations(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
+    return await _page(request.auth, query)
+
+
+@router.post("", response={201: ConversationOut}, summary="Create an empty conversation")
+async def create_conversation(request: HttpRequest, body: ConversationCreate) -> Status[Conversation]:
+    conversation = await database_sync_to_async(services.conversation_create)(owner=request.auth, title=body.title)
+    return Status(201, conversation)
+
+
+@router.get("/{int:conversation_id}", response=ConversationOut, summary="One conversation")
+async def get_conversation(request: HttpRequest, conversation_id: int) -> Conversation:
+    return await owned(request.auth, conversation_id)
+
+
+@router.patch("/{int:conversation_id}", response=ConversationOut, summary="Rename a conversation")
+async def rename_conversation(request: HttpRequest, conversation_id: int, body: ConversationRename) -> Conversation:
+    conversation = await database_sync_to_async(services.conversation_rename)(
+        owner=request.auth, conversation_id=conversation_id, title=body.title
+    )
+    if conversation is None:
+        raise Problem(404, "No such conversation.")
+    return conversation
+
+
+@router.delete("/{int:conversation_id}", response={204: None}, summary="Delete a conversation and its messages")
+async def delete_conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    outcome = await database_sync_to_async(services.conversation_delete)(
+        owner=request.auth, conversation_id=conversation_id
+    )
+    if outcome is Outcome.NOT_FOUND:
+        raise Problem(404, "No such conversation.")
+    if outcome is Outcome.BUSY:
+        raise Problem(409, "A reply is being written in this conversation; stop it first.", code="busy")
+    return HttpResponse(status=204)

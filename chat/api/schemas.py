@@ -1,0 +1,147 @@
+"""Request and response bodies of the API (pydantic, through Ninja's Schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from ninja import Schema
+from pydantic import AfterValidator, ConfigDict, Field, StrictBool
+
+
+def _storable(value: str) -> str:
+    """Refuse what no database stores alike: NUL (PostgreSQL cannot) and lone surrogates (not UTF-8)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+
+
+class In(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConversationOut(Schema):
+    id: int
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConversationPage(Schema):
+    items: list[ConversationOut]
+    count: int = Field(description="Conversations matching the search, on every page.")
+    limit: int
+    offset: int
+
+
+class ConversationCreate(In):
+    title: Annotated[Text, Field(max_length=200)] = ""
+
+
+class ConversationRename(In):
+    title: Annotated[Text, Field(min_length=1, max_length=200)]
+
+
+class MessageOut(Schema):
+    id: int
+    conversation_id: int
+    seq: int
+    role: str = Field(description="user, assistant or tool")
+    status: str = Field(description="streaming, complete, stopped or failed")
+    content: str
+    error: str
+    client_id: str
+    tool_calls: list[dict[str, Any]]
+    tool_call_id: str
+    tool_name: str
+    tool_arguments: dict[str, Any]
+    tool_outcome: str
+    is_error: bool
+    provider: str
+    model: str
+    usage: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessagePage(Schema):
+    items: list[MessageOut]
+    next_after_seq: int | None = Field(description="Pass as after_seq for the next page; null when this is the last.")
+
+
+class SendIn(In):
+    text: Annotated[Text, Field(min_length=1)]
+
+
+class SendAnywhereIn(SendIn):
+    conversation_id: Annotated[int, Field(gt=0)] | None = Field(
+        default=None, description="Omit or null to start a new conversation."
+    )
+
+
+class SendOut(Schema):
+    conversation_id: int
+    message: MessageOut
+    reply_id: int | None = Field(description="The assistant message being written in answer (its id).")
+    reply_seq: int | None
+    created_conversation: bool = Field(description="Whether this send (its first time) started a new conversation.")
+
+
+class ConfirmIn(In):
+    allow: StrictBool
+
+
+class AcceptedOut(Schema):
+    detail: str
+
+
+class ProviderOut(Schema):
+    name: str
+    family: str
+    model: str
+
+
+class ProvidersOut(Schema):
+    label: str = Field(description="What the chat page shows as the model.")
+    offline: bool = Field(description="True when the offline demo model answers (no provider configured).")
+    providers: list[ProviderOut] = Field(description="Tried in this order: each one falls back to the next.")
+
+
+class MeOut(Schema):
+    id: int
+    username: str
+    email: str
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    active: bool
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The secret: shown in this answer only, never again.")
+
+
+class TokenIn(In):
+    name: Annotated[Text, Field(min_length=1, max_length=100)]
+
+
+class ProblemOut(Schema):
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[dict[str, Any]] | None = None

@@ -1,0 +1,124 @@
+"""A real daphne serving the site in a subprocess, for the suites and benches that cross a process.
+
+    server = start_daphne(env, tmp_path)      # waits until the login page answers
+    ...                                        # drive server.url / server.ws_url
+    server.stop()                              # SIGTERM, then SIGKILL after a grace period
+
+Mocks in the test process never reach the server: point it at fake services through `env`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url(settings_dict: dict[str, Any]) -> str:
+    """A DATABASE_URL for a server process that must use the database this process has open (a test database)."""
+    if settings_dict["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = quote(settings_dict.get("USER") or "")
+    password = quote(settings_dict.get("PASSWORD") or "")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{settings_dict['NAME']}"
+
+
+@dataclass
+class Daphne:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    _log: IO[bytes] = field(repr=False)
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/ws/chat/"
+
+    def log_tail(self, start: int = 0) -> str:
+        if not self.log_path.exists():
+            return ""
+        return self.log_path.read_bytes()[start:].decode("utf-8", "replace")
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def stop(self, grace: float = 3.0) -> float:
+        """SIGTERM, SIGKILL if it has not exited after `grace` seconds; returns how long it took to exit."""
+        started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self._log.close()
+        return time.monotonic() - started
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: nothing in the process runs after it."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self._log.close()
+
+
+def server_env(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment for a server, without what would hide real bugs there."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings", "PYTHONUNBUFFERED": "1", **extra}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return env
+
+
+def start_daphne(
+    env: dict[str, str], directory: Path, *, name: str = "daphne", timeout: float = 30.0, args: Sequence[str] = ()
+) -> Daphne:
+    """Start `daphne [args] chatsite.asgi:application` on a free loopback port and wait until it serves."""
+    port = free_port()
+    log_path = directory / f"{name}.log"
+    log = log_path.open("wb")
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *args, "chatsite.asgi:application"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Daphne(f"http://127.0.0.1:{port}", process, log_path, log)
+    try:
+        _wait_until_up(server, timeout)
+    except BaseException:
+        server.stop(grace=1)
+        raise
+    return server
+
+
+def _wait_until_up(server: Daphne, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last_error = ""
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"daphne exited with {server.process.returncode} before serving; log:\n{server.log_tail()}")
+        try:
+            if requests.get(f"{server.url}/accounts/login/", timeout=2).status_code == 200:
+                return
+        except requests.RequestException as exc:
+            last_error = str(exc)
+        time.sleep(0.1)  # allowed-sleep: polling a starting process, bounded by the deadline above
+    raise RuntimeError(f"daphne did not serve {server.url} within {timeout} s ({last_error}); log:\n{server.log_tail()}")

@@ -1,0 +1,85 @@
+"""A scripted OpenAI-compatible model for communicator tests, served through `responses` at a real URL.
+
+Each test scripts what the model does (`calls` a tool, `says` text) and reads the requests it received.
+The `model` fixture (tests/integration/conftest.py) configures the site to use it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import responses
+
+from chat.testing.mcp_servers import Probe, installed_hub, probe_server
+from chat.testing.wire import openai_sse, openai_text_chunks, openai_tool_call_chunks
+from chat.tools.config import memory_server
+from chat.tools.hub import Hub
+
+LLM_BASE_URL = "https://llm.test/v1"
+LLM_URL = f"{LLM_BASE_URL}/chat/completions"
+
+
+class ScriptedModel:
+    """The model's side of a conversation: one scripted stream per request, every request recorded."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self._replies: list[str] = []
+
+    def calls(self, name: str, arguments: dict[str, Any], call_id: str = "call_1") -> ScriptedModel:
+        encoded = json.dumps(arguments)
+        self._replies.append(openai_sse(openai_tool_call_chunks(call_id, name, [encoded[:5], encoded[5:]])))
+        return self
+
+    def calls_several(self, *calls: tuple[str, dict[str, Any], str]) -> ScriptedModel:
+        """One reply with parallel tool calls: (name, arguments, call id) each."""
+        chunks: list[dict[str, Any]] = []
+        for n, (name, arguments, call_id) in enumerate(calls):
+            last = n == len(calls) - 1
+            chunks += openai_tool_call_chunks(call_id, name, [json.dumps(arguments)], index=n, role_chunk=n == 0,
+                                              finish_reason="tool_calls" if last else None)
+        self._replies.append(openai_sse(chunks))
+        return self
+
+    def says(self, text: str) -> ScriptedModel:
+        self._replies.append(openai_sse(openai_text_chunks([text[:4], text[4:]])))
+        return self
+
+    def respond(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self.requests.append(json.loads(request.body))
+        if not self._replies:
+            return 500, {"Content-Type": "application/json"}, json.dumps({"error": {"message": "no reply scripted"}})
+        return 200, {"Content-Type": "text/event-stream"}, self._replies.pop(0)
+
+    def tool_names(self, request: int) -> set[str]:
+        return {tool["function"]["name"] for tool in self.requests[request].get("tools", [])}
+
+    def tool_message(self, request: int, call_id: str = "call_1") -> str:
+        """The content of the tool result the model was sent in request number `request`."""
+        for message in self.requests[request]["messages"]:
+            if message["role"] == "tool" and message["tool_call_id"] == call_id:
+                return message["content"]
+        raise AssertionError(f"request {request} carries no tool result for {call_id}: {self.requests[request]['messages']}")
+
+
+@asynccontextmanager
+async def probe_hub(**options: Any) -> AsyncIterator[tuple[Hub, Probe]]:
+    """The built-in server plus an in-memory probe server, installed as the app's hub for the block."""
+    server, probe = probe_server()
+    async with installed_hub(extra={"probe": memory_server("probe", server, **options)}) as hub:
+        yield hub, probe
+
+
+def scripted_provider_config(key_env: str) -> str:
+    """LLM_PROVIDERS naming the scripted model as the one provider."""
+    return json.dumps([{"name": "fake", "family": "openai", "base_url": LLM_BASE_URL, "model": "m", "api_key_env": key_env}])
+
+
+@contextmanager
+def serving(scripted: ScriptedModel) -> Iterator[ScriptedModel]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback(responses.POST, LLM_URL, callback=scripted.respond)
+        yield scripted

@@ -1,0 +1,269 @@
+"""A turn's whole life: its owner, its lease, its control, and the one `turn.finished` that ends it.
+
+`start_turn` is called with a reply the services already created and a lease they already claimed
+(`services.message_accept`). The turn runs as a task of its own, decoupled from any socket, and
+whatever happens (a stop, a provider failure, a bug, a set-up failure, SIGTERM) it ends by storing
+its last message in a final state, releasing the lease and publishing `turn.finished`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from chat import frames, services
+from chat.models import Message
+from chat.turns import control
+from chat.turns.fanout import publish
+from chat.turns.rounds import OUR_FAULT, Rounds
+
+log = logging.getLogger(__name__)
+
+_running: dict[int, Turn] = {}
+
+
+def running_turns() -> list[Turn]:
+    return list(_running.values())
+
+
+def start_turn(accepted: services.Accepted) -> Turn:
+    """Start writing the reply the services created; the caller must not await it."""
+    assert accepted.conversation is not None and accepted.reply is not None
+    turn = Turn(accepted.conversation.pk, accepted.reply, accepted.token)
+    _running[turn.conversation_id] = turn
+    turn.task = asyncio.create_task(turn.run(), name=f"turn-{turn.conversation_id}")
+    turn.task.add_done_callback(turn.ended)
+    return turn
+
+
+async def accept(
+    *, owner: Any, conversation_id: int | None, text: str, client_id: str,
+    announce: Callable[[services.Accepted], Awaitable[None]],
+) -> services.Accepted:
+    """A person's message, from the socket or the API: stored and its reply started, whatever the caller does.
+
+    `services.message_accept` stores the message and creates the reply in one transaction. For a
+    new or resent message `announce` then tells the caller's clients, and a created reply's turn
+    starts even if the caller is cancelled (its socket closed, its HTTP client gone) at any point:
+    the reply row exists, and only a turn finishes it.
+    """
+    accepting = asyncio.ensure_future(database_sync_to_async(services.message_accept)(
+        owner=owner, conversation_id=conversation_id, text=text, client_id=client_id, token=uuid.uuid4().hex,
+        lease_seconds=settings.CHAT_TURN_LEASE_SECONDS, max_replies=settings.CHAT_MAX_CONCURRENT_REPLIES,
+    ))
+    try:
+        accepted = await asyncio.shield(accepting)
+    except asyncio.CancelledError:
+        accepting.add_done_callback(start_if_created)
+        raise
+    if accepted.outcome not in (services.Outcome.CREATED, services.Outcome.RESENT):
+        return accepted
+    try:
+        await announce(accepted)
+    finally:
+        if accepted.outcome is services.Outcome.CREATED:
+            start_turn(accepted)
+    return accepted
+
+
+def start_if_created(accepting: asyncio.Future[services.Accepted]) -> None:
+    """A done-callback for an accept whose caller went away (socket closed, HTTP client gone): a reply it
+    created must still be written."""
+    if accepting.cancelled() or accepting.exception() is not None:
+        return
+    if accepting.result().outcome is services.Outcome.CREATED:
+        start_turn(accepting.result())
+
+
+_finishing: set[asyncio.Task[None]] = set()
+
+
+async def finish_pending() -> None:
+    """Wait (bounded) for the ends of turns that were cancelled before they began."""
+    if _finishing:
+        await asyncio.wait(list(_finishing), timeout=settings.CHAT_SHUTDOWN_SECONDS)
+
+
+class Turn:
+    def __init__(self, conversation_id: int, reply: Message, token: str) -> None:
+        self.conversation_id = conversation_id
+        self.token = token
+        self.rounds = Rounds(conversation_id, reply)
+        self.task: asyncio.Task[None] | None = None
+        self.began = False
+        self._work: asyncio.Task[None] | None = None
+        self._desk: control.ControlDesk | None = None
+
+    async def run(self) -> None:
+        self.began = True
+        keeper: asyncio.Task[None] | None = None
+        try:
+            await publish(self.conversation_id, frames.assistant_started(self.rounds.current))  # type: ignore[arg-type]
+            self._desk = await control.desk()
+            await self._desk.join(self.conversation_id, self.on_control)
+            keeper = asyncio.create_task(self._keep_lease())
+            self._work = asyncio.create_task(self.rounds.run())
+            try:
+                await asyncio.shield(self._work)
+            except asyncio.CancelledError:
+                self._work.cancel()  # the process is going away: stop the reply, store it as stopped
+                await asyncio.wait([self._work], timeout=settings.CHAT_SHUTDOWN_SECONDS)
+                raise
+        except Exception:
+            log.exception("Turn in conversation %s failed to start", self.conversation_id)
+        finally:
+            if keeper is not None:
+                keeper.cancel()
+            await asyncio.shield(self._finish())
+
+    async def _finish(self) -> None:
+        rounds = self.rounds
+        try:
+            await rounds.settle()
+            if rounds.current is not None:  # set-up failed, or the work did not end in time
+                await rounds.end_current(Message.Status.FAILED, OUR_FAULT)
+        except Exception:
+            log.exception("Turn in conversation %s could not store its last message", self.conversation_id)
+        self.forget()
+        with contextlib.suppress(Exception):
+            await database_sync_to_async(services.turn_lease_release)(
+                conversation_id=self.conversation_id, token=self.token
+            )
+        if self._desk is not None:
+            with contextlib.suppress(Exception):
+                await self._desk.leave(self.conversation_id)
+        await publish(
+            self.conversation_id, frames.turn_finished(self.conversation_id, rounds.last_seq, rounds.status, rounds.error)
+        )
+
+    def forget(self, _: Any = None) -> None:
+        if _running.get(self.conversation_id) is self:
+            del _running[self.conversation_id]
+
+    def ended(self, task: asyncio.Task[None]) -> None:
+        """The task's done callback. A task cancelled before its first step never ran its `finally`:
+        the reply it was given must still be stored as stopped, the lease released and the end announced."""
+        self.forget()
+        if not self.began:
+            self.rounds.status = Message.Status.STOPPED
+            finishing = asyncio.get_running_loop().create_task(self._finish_unstarted())
+            _finishing.add(finishing)
+            finishing.add_done_callback(_finishing.discard)
+
+    async def _finish_unstarted(self) -> None:
+        await self.rounds.end_current(Message.Status.STOPPED, "")
+        self.rounds.current = None
+        await self._finish()
+
+    async def on_control(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "turn.stop" and self._work is not None:
+            self._work.cancel()
+        elif kind == "turn.confirm":
+            self.rounds.confirm(str(event.get("call_id", "")), bool(event.get("allow")))
+        elif kind == "turn.sync" and self._desk is not None:
+            for frame in self.rounds.snapshot():
+                await self._desk.layer.send(event["reply_channel"], {"type": "chat.frame", "frame": frame})
+
+    async def _keep_lease(self) -> None:
+        lease = settings.CHAT_TURN_LEASE_SECONDS
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                kept = await database_sync_to_async(services.turn_lease_renew)(
+                    conversation_id=self.conversation_id, token=self.token, lease_seconds=lease
+                )
+            except Exception:
+                log.exception("Renewing the lease of the turn in conversation %s failed", self.conversation_id)
+                continue
+            if not kept:
+                log.warning("Turn in conversation %s lost its lease; stopping it", self.conversation_id)
+                if self._work is not None:
+                    self._work.cancel()
+                return
+
+
+# --- turns whose process died, and this process going away ---------------------------------------
+
+_sweeper: asyncio.Task[None] | None = None
+
+
+def ensure_sweeper() -> None:
+    """Start this process's periodic sweep of expired leases (its first pass runs at once)."""
+    global _sweeper
+    loop = asyncio.get_running_loop()
+    if _sweeper is None or _sweeper.done() or _sweeper.get_loop() is not loop:
+        _sweeper = loop.create_task(_sweep_forever(), name="turn-lease-sweeper")
+
+
+async def _sweep_forever() -> None:
+    while True:
+        try:
+            await sweep()
+        except Exception:
+            log.exception("Sweeping expired turn leases failed")
+        await asyncio.sleep(settings.CHAT_TURN_SWEEP_SECONDS)
+
+
+async def sweep(conversation_id: int | None = None) -> int:
+    """Mark the replies of dead turns interrupted and tell their tabs; returns how many messages."""
+    marked = await database_sync_to_async(services.turn_sweep)(conversation_id=conversation_id, alive=list(_running))
+    if marked:
+        messages = await database_sync_to_async(list)(Message.objects.filter(pk__in=marked).order_by("conversation", "seq"))
+        for message in messages:
+            await publish(message.conversation_id, frames.replay(message)[-1])
+        for cid in sorted({m.conversation_id for m in messages}):
+            last_seq = max(m.seq for m in messages if m.conversation_id == cid)
+            await publish(cid, frames.turn_finished(cid, last_seq, Message.Status.FAILED, services.INTERRUPTED))
+        log.warning("Marked %d messages of dead turns as interrupted", len(marked))
+    return len(marked)
+
+
+async def shutdown() -> None:
+    """Stop every running turn (stored as stopped), then close MCP sessions and the control desk; bounded."""
+    from chat import tools
+
+    global _sweeper
+    if _sweeper is not None:
+        _sweeper.cancel()
+        _sweeper = None
+    tasks = [turn.task for turn in running_turns() if turn.task is not None]
+    log.info("Shutting down: stopping %d running turns", len(tasks))
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=settings.CHAT_SHUTDOWN_SECONDS)
+        if pending:
+            log.warning("%d turns did not finish stopping within %s s", len(pending), settings.CHAT_SHUTDOWN_SECONDS)
+    await finish_pending()
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(1):
+            await tools.close_hub()
+    await control.close_desk()
+
+
+def install_shutdown_hook() -> bool:
+    """Under daphne, run `shutdown` when the server stops (SIGTERM, Ctrl-C), before its loop ends.
+
+    Daphne has no ASGI lifespan; it stops through Twisted's reactor, whose "before shutdown"
+    triggers it waits for. Returns False when not running under a Twisted reactor.
+    """
+    import sys
+
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None:
+        return False
+    from twisted.internet import defer
+
+    def before_shutdown() -> defer.Deferred[None]:
+        return defer.Deferred.fromFuture(asyncio.ensure_future(shutdown()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[attr-defined]
+    return True

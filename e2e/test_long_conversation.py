@@ -1,0 +1,31 @@
+"""A long conversation opens at its newest messages and brings older ones in as the person scrolls up."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from chat import services
+from chat.models import Message
+from e2e.pages.chat_page import ChatPage
+
+
+def test_scrolling_up_loads_older_messages_in_order_above_the_newest(chat: ChatPage) -> None:
+    conversation = services.conversation_create(owner=chat.user, first_text="a long one")
+    Message.objects.bulk_create(
+        Message(conversation=conversation, seq=n, role="user" if n % 2 else "assistant", content=f"line {n}")
+        for n in range(1, 251)
+    )
+    chat.open(conversation.pk)
+
+    expect(chat.messages.last).to_have_text("Assistant line 250", use_inner_text=True)
+    expect(chat.messages).to_have_count(200)
+    expect(chat.messages.first).to_have_attribute("data-seq", "51")
+
+    chat.log.evaluate("log => { log.scrollTop = 0; }")  # the person scrolls to the top
+
+    expect(chat.messages).to_have_count(250)
+    expect(chat.messages.first).to_have_attribute("data-seq", "1")
+    expect(chat.messages.first).to_contain_text("line 1")
+    expect(chat.page.get_by_role("button", name="Load earlier messages")).to_be_hidden()
+    seqs = chat.messages.evaluate_all("nodes => nodes.map(n => Number(n.dataset.seq))")
+    assert seqs == list(range(1, 251))

@@ -1,0 +1,96 @@
+"""What a person sees when a turn outlives its page or its server: nothing is lost, nothing hangs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from chat.models import Message
+from chat.services import INTERRUPTED
+from chat.testing.daphne import start_daphne
+from chat.testing.fake_llm_server import Hold, text_reply, tool_call_reply
+from e2e.pages.chat_page import ChatPage
+
+
+def test_a_reload_during_a_confirmation_asks_again_and_allow_still_runs_the_tool(
+    chat: ChatPage, fake_llm, live_stack
+) -> None:
+    fake_llm.script(
+        tool_call_reply("testing__delete_file", {"path": "/tmp/old.log"}, call_id="call_del"),
+        text_reply("Deleted."),
+    )
+    chat.send("Delete /tmp/old.log")
+    expect(chat.tool_card("testing__delete_file").get_by_role("button", name="Allow")).to_be_visible()
+
+    chat.page.reload()
+    chat.expect_connected()
+
+    card = chat.tool_card("testing__delete_file")
+    expect(card).to_have_attribute("data-state", "confirming")
+    expect(card.get_by_role("button", name="Deny")).to_be_visible()
+    card.get_by_role("button", name="Allow").click()
+    expect(card).to_have_attribute("data-state", "done")
+    expect(chat.body(chat.last_assistant())).to_have_text("Deleted.")
+    chat.expect_reply_done()
+    assert live_stack.mcp_calls() == [("delete_file", {"path": "/tmp/old.log"})]
+    rows = Message.objects.filter(conversation_id=chat.conversation_id_from_url()).order_by("seq")
+    assert [(m.role, m.status) for m in rows] == [
+        ("user", "complete"), ("assistant", "complete"), ("tool", "complete"), ("assistant", "complete"),
+    ]
+
+
+def test_after_a_server_restart_mid_reply_the_reply_shows_interrupted_and_can_be_asked_again(
+    page: Page, make_user, login_as, fake_llm, live_stack, tmp_path: Path
+) -> None:
+    # A short lease so the restart is noticed within the page's wait; not so short that a loaded machine's
+    # renewal lag lets the sweep take a live turn's lease.
+    env = {**(live_stack.env or {}), "CHAT_TURN_LEASE_SECONDS": "3", "CHAT_TURN_SWEEP_SECONDS": "0.3"}
+    login_as(page.context, make_user("alice"))
+    fake_llm.script(text_reply("Half of ", "a story", Hold("crash"), " never told."), text_reply("Back again."))
+    before = start_daphne(env, tmp_path, name="before-restart")
+    after = None
+    try:
+        page.goto(before.url + "/")
+        chat = ChatPage(page)
+        chat.expect_connected()
+        chat.send("Tell me a story")
+        expect(chat.body(chat.last_assistant())).to_have_text("Half of a story")
+        fake_llm.wait_until_held("crash")
+        conversation_id = chat.conversation_id_from_url()
+        _wait_until_stored(conversation_id, "Half of a story")  # an interim save: within CHAT_SAVE_INTERVAL_SECONDS
+
+        before.kill()
+        expect(chat.connection).not_to_have_text("Connected")
+        after = start_daphne(env, tmp_path, name="after-restart")
+        page.goto(f"{after.url}/c/{conversation_id}/")
+        chat.expect_connected()
+
+        reply = chat.last_assistant()
+        expect(reply).to_have_attribute("data-status", "failed")
+        expect(reply).to_contain_text("Reply failed: " + INTERRUPTED)
+        expect(chat.body(reply)).to_have_text("Half of a story")
+        chat.expect_reply_done()
+        reply.get_by_role("button", name="Ask again").click()
+        expect(chat.body(chat.last_assistant())).to_have_text("Back again.")
+        chat.expect_reply_done()
+    finally:
+        before.kill()
+        if after is not None:
+            after.stop()
+
+    rows = Message.objects.filter(conversation_id=conversation_id).order_by("seq")
+    assert [(m.role, m.status, m.content) for m in rows] == [
+        ("user", "complete", "Tell me a story"), ("assistant", "failed", "Half of a story"),
+        ("user", "complete", "Tell me a story"), ("assistant", "complete", "Back again."),
+    ]
+    assert rows[1].error == INTERRUPTED
+
+
+def _wait_until_stored(conversation_id: int, text: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    reply = Message.objects.filter(conversation_id=conversation_id, role="assistant")
+    while not reply.filter(content=text).exists():
+        assert time.monotonic() < deadline, f"{text!r} not saved within {timeout} s: {list(reply.values('content'))}"
+        time.sleep(0.05)  # allowed-sleep: polling another process's writes, bounded by the deadline above

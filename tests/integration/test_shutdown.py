@@ -1,0 +1,53 @@
+"""SIGTERM on a real daphne: running replies are stored as stopped and the process exits promptly,
+even with a stdio MCP session open (its idle worker threads used to keep daphne alive ~10 s)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from chat.testing.daphne import database_url, server_env, start_daphne
+from chat.testing.live_socket import live_socket, receive, send_message
+from chat.testing.mcp_servers import stdio_config
+from chat.testing.socket import reply_text, session_cookie
+from chat.testing.stored import stored
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_sigterm_stores_the_running_reply_as_stopped_and_exits_within_its_bound(user, tmp_path: Path):
+    servers_file = tmp_path / "mcp.json"
+    servers_file.write_text(json.dumps({"mcpServers": {"testing": stdio_config("testing", "probe")}}))
+    env = server_env({
+        "DEBUG": "false", "SECRET_KEY": settings.SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": database_url(connection.settings_dict), "LLM_PROVIDERS": "", "LLM_PROVIDERS_FILE": "",
+        "MCP_SERVERS_FILE": str(servers_file), "DEMO_TOKEN_DELAY_SECONDS": "0.3", "CHAT_SHUTDOWN_SECONDS": "2",
+    })
+    server = start_daphne(env, tmp_path)
+    try:
+        cookie = await session_cookie(user)
+        async with live_socket(server.ws_url, cookie) as ws:
+            seen: list[dict[str, Any]] = []
+            await send_message(ws, "tell me something slowly")
+            await receive(ws, "assistant.delta", seen=seen)  # the turn has listed tools: the stdio session is open
+            signalled = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            returncode = server.process.wait(timeout=15)
+            exited_after = time.monotonic() - signalled
+    finally:
+        server.stop(grace=1)
+    log = server.log_tail()
+
+    # CHAT_SHUTDOWN_SECONDS (2) for the turns, 1 s for MCP sessions, and room for a loaded machine (it
+    # exits in about 1 s alone); what fails is a hang, like the ~10 s idle stdio worker threads once caused.
+    assert returncode == 0 and exited_after < 7, f"exit {returncode} after {exited_after:.1f} s\n{log[-2000:]}"
+    rows = await stored(seen[0]["conversation_id"])
+    assert [(m.role, m.status) for m in rows] == [("user", "complete"), ("assistant", "stopped")], log[-2000:]
+    assert rows[1].content.startswith(reply_text(seen)[:10]) and rows[1].content

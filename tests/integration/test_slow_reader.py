@@ -1,0 +1,95 @@
+"""A client that stops reading cannot make the server hold its replies forever: daphne pings an idle
+socket and drops it when no pong comes (--ping-interval + --ping-timeout, 20 + 30 s by default), and
+replays are bounded per page and per person (CHAT_REPLAY_MAX_CHARS, CHAT_REPLAYS_PER_MINUTE)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import connection
+
+from chat import services
+from chat.models import Message
+from chat.testing.daphne import Daphne, database_url, server_env, start_daphne
+from chat.testing.socket import connected, receive_frame, send, session_cookie
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@database_sync_to_async
+def big_conversation(user: Any) -> int:
+    conversation = services.conversation_create(owner=user, first_text="big")
+    Message.objects.bulk_create(
+        Message(conversation=conversation, seq=n, role="user" if n % 2 else "assistant", content="x" * 5000)
+        for n in range(1, 101)
+    )
+    return conversation.pk
+
+
+def open_without_reading(server: Daphne, cookie: str) -> socket.socket:
+    """A raw WebSocket client: the handshake, then frames sent and nothing ever read again."""
+    port = int(server.url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the server's sends back up
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (f"GET /ws/chat/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {server.url}\r\nCookie: {cookie}\r\n\r\n").encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return sock
+
+
+def send_text(sock: socket.socket, text: str) -> None:
+    payload, mask = text.encode(), os.urandom(4)
+    header = bytes([0x81]) + (bytes([0x80 | len(payload)]) if len(payload) < 126 else bytes([0x80 | 126]) + struct.pack(">H", len(payload)))
+    sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
+async def test_a_socket_that_stops_reading_is_dropped_after_the_ping_bound(user, tmp_path: Path):
+    env = server_env({
+        "DEBUG": "false", "SECRET_KEY": settings.SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": database_url(connection.settings_dict), "LLM_PROVIDERS": "", "LLM_PROVIDERS_FILE": "",
+        "MCP_SERVERS_FILE": "", "REDIS_URL": "",
+    })
+    server = start_daphne(env, tmp_path, args=["--ping-interval", "1", "--ping-timeout", "2"])
+    try:
+        conversation_id = await big_conversation(user)
+        sock = open_without_reading(server, await session_cookie(user))
+        port = sock.getsockname()[1]
+        for _ in range(5):  # ~2.5 MB of replay asked for, none of it read
+            send_text(sock, json.dumps({"type": "conversation.open", "conversation_id": conversation_id, "last_seq": 0}))
+        deadline = time.monotonic() + 15
+        gone = f"127.0.0.1:{port} - - "
+        while not any(gone in line and "WSDISCONNECT" in line for line in server.log_tail().splitlines()):
+            assert time.monotonic() < deadline, f"the non-reading socket is still open:\n{server.log_tail()[-2000:]}"
+            await asyncio.sleep(0.1)  # allowed-sleep: polling another process's log, bounded by the deadline above
+        sock.close()
+    finally:
+        server.stop()
+
+
+async def test_replays_are_limited_per_person(user, settings):
+    settings.CHAT_REPLAYS_PER_MINUTE = 3
+    conversation_id = await big_conversation(user)
+    async with connected(user) as comm:
+        for _ in range(3):
+            await send(comm, "conversation.open", conversation_id=conversation_id, last_seq=100)
+            await receive_frame(comm, "conversation.opened")
+        await send(comm, "conversation.open", conversation_id=conversation_id, last_seq=100)
+        refused = await receive_frame(comm, "error")
+    assert refused["code"] == "rate_limited" and 0 < refused["retry_after"] <= 60
