@@ -13,36 +13,41 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent  # .venv/bin when run as `make bench` does
-HOST = "127.0.0.1"
+from harness import (
+    HOST,
+    Children,
+    Target,
+    close_sockets,
+    cpu_seconds,
+    log,
+    manage,
+    on_signal,
+    open_sockets,
+    readline_with_timeout,
+    recv_json,
+    rss_kb,
+    site_env,
+    start_daphne,
+)
+
 HARD_LIMIT_SECONDS = 150  # last resort: SIGALRM ends the run (children are still cleaned up)
-RECV_TIMEOUT = 15.0  # no single reply may take longer than this
-CONNECT_TIMEOUT = 10.0
 MAX_PINGS_PER_CONNECTION = 200_000
 MAX_TURNS_PER_CONNECTION = 2_000
 ECHO_SERVER_LIFETIME = 300  # the baseline server exits by itself after this, whatever happens
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def ping_frame(conn: int, n: int) -> str:
@@ -71,139 +76,25 @@ async def _echo_server_main() -> None:
         await asyncio.sleep(ECHO_SERVER_LIFETIME)
 
 
-# --------------------------------------------------------------------------------------------
-# Child processes
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: the child is killed if this script dies, even by SIGKILL (Linux prctl).
-
-    SIGKILL, not SIGTERM: daphne may not exit on SIGTERM (see stop()), and nobody is left to
-    follow up once this script is gone.
-    """
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-class Children:
-    """Processes this script started; stop() ends each by its own process group id."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self, args: list[str], **kwargs: Any) -> subprocess.Popen:
-        proc = subprocess.Popen(args, start_new_session=True, preexec_fn=_die_with_parent, **kwargs)
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, grace: float = 3.0) -> None:
-        """SIGTERM each child's process group, SIGKILL what is still there after `grace` seconds."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log(f"pid {proc.pid} ({Path(proc.args[0]).name}) did not exit {grace:g} s after SIGTERM; sending SIGKILL")
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc/<pid>/stat."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "; fields[0] is state
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kb(pid: int) -> int:
-    match = re.search(r"^VmRSS:\s+(\d+)\s+kB", Path(f"/proc/{pid}/status").read_text(), re.M)
-    if not match:
-        raise RuntimeError(f"no VmRSS for pid {pid}")
-    return int(match.group(1))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def start_echo_server(children: Children) -> tuple[subprocess.Popen, int]:
     proc = children.start(
         [sys.executable, str(Path(__file__).resolve()), "--echo-server"],
         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
     )
-    line = _readline_with_timeout(proc, 15)
+    line = readline_with_timeout(proc, 15)
     if not line.strip().isdigit():
         raise RuntimeError(f"baseline server did not start (said {line!r}, exit code {proc.poll()})")
     return proc, int(line)
 
 
-def _readline_with_timeout(proc: subprocess.Popen, seconds: float) -> str:
-    import selectors
-
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        if not sel.select(timeout=seconds):
-            return ""
-    return proc.stdout.readline()
-
-
-def site_env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_ALLOW_ASYNC_UNSAFE", "DJANGO_SETTINGS_MODULE"}}
-    env.update({
-        "DEBUG": "false",
-        "SECRET_KEY": "bench",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-        "DEMO_TOKEN_DELAY_SECONDS": "0",
-        # The offline demo model and the built-in tool server only, whatever a local .env says
-        # (settings read .env without overwriting what is set here).
-        "LLM_PROVIDERS": "",
-        "LLM_PROVIDERS_FILE": "",
-        "MCP_SERVERS_FILE": "",
-        "MCP_BUILTIN_ENABLED": "true",
-        "REDIS_URL": "",
-        # One socket sends far more than the default 20 messages a minute here.
-        "CHAT_RATE_LIMIT_MESSAGES": "1000000",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    })
-    return env
-
-
 def start_site(children: Children, tmp: Path) -> tuple[subprocess.Popen, int, Path]:
-    env = site_env(tmp)
-    for args in (["migrate", "--noinput"], ["ensure_demo_user"]):
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    # The offline demo model with no pause between words, on a fresh SQLite file.
+    env = site_env(DATABASE_URL=f"sqlite:///{tmp / 'bench.sqlite3'}", DEMO_TOKEN_DELAY_SECONDS="0")
+    manage(["migrate", "--noinput"], env)
+    manage(["ensure_demo_user"], env)
     daphne_log = tmp / "daphne.log"
-    port = free_port()
-    with daphne_log.open("w") as out:
-        proc = children.start(
-            [str(BIN / "daphne"), "-b", HOST, "-p", str(port), "chatsite.asgi:application"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    import requests
-
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"daphne exited with {proc.returncode}:\n{daphne_log.read_text()[-3000:]}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"http://{HOST}:{port}/accounts/login/", timeout=2).status_code == 200:
-                return proc, port, daphne_log
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"daphne did not answer in 30 s:\n{daphne_log.read_text()[-3000:]}")
-        time.sleep(0.2)
+    proc, port = start_daphne(children, "chatsite.asgi:application", env, daphne_log, "/accounts/login/")
+    return proc, port, daphne_log
 
 
 def login(port: int) -> str:
@@ -231,48 +122,6 @@ def login(port: int) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Clients
-
-
-@dataclass
-class Target:
-    name: str
-    url: str
-    pid: int
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-async def open_sockets(target: Target, count: int) -> list[Any]:
-    from websockets.asyncio.client import connect
-
-    async def one() -> Any:
-        return await connect(
-            target.url, additional_headers=target.headers, compression=None, proxy=None,
-            open_timeout=CONNECT_TIMEOUT, ping_interval=None, close_timeout=2, max_size=1024 * 1024,
-        )
-
-    # Open a few at a time: fifty handshakes at once would queue behind each other anyway.
-    sockets: list[Any] = []
-    try:
-        for start in range(0, count, 10):
-            sockets += await asyncio.gather(*(one() for _ in range(min(10, count - start))))
-    except BaseException:
-        await close_sockets(sockets)
-        raise
-    return sockets
-
-
-async def close_sockets(sockets: list[Any]) -> None:
-    async def one(ws: Any) -> None:
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(3):
-                await ws.close()
-
-    await asyncio.gather(*(one(ws) for ws in sockets))
-
-
-async def recv_json(ws: Any) -> dict[str, Any]:
-    async with asyncio.timeout(RECV_TIMEOUT):
-        return json.loads(await ws.recv())
 
 
 async def ping_loop(ws: Any, conn: int, deadline: float, max_count: int) -> int:
@@ -313,10 +162,11 @@ async def measure_pings(target: Target, connections: int, seconds: float) -> dic
 
 
 async def one_turn(ws: Any, client_id: str) -> None:
-    """A new conversation with "what is 12*7": returns at the final reply (no tool calls)."""
+    """A new conversation with "what is 12*7": returns at the turn's `turn.finished` (its only end)."""
     await ws.send(json.dumps({"type": "message.send", "client_id": client_id, "text": "what is 12*7"}))
     conversation_id = None
     saw_tool = False
+    final_text = ""
     for _ in range(10_000):
         frame = await recv_json(ws)
         kind = frame.get("type")
@@ -329,13 +179,12 @@ async def one_turn(ws: Any, client_id: str) -> None:
                 raise RuntimeError(f"the built-in tool failed: {frame}")
             saw_tool = True
         elif kind == "assistant.completed" and frame.get("conversation_id") == conversation_id:
-            if frame.get("status") != "complete":
-                raise RuntimeError(f"reply not complete: {frame}")
-            if not frame.get("tool_calls"):
-                if not saw_tool or "84" not in frame.get("text", ""):
-                    raise RuntimeError(f"unexpected final reply (tool seen: {saw_tool}): {frame}")
-                return
-    raise RuntimeError(f"no final reply for {client_id} in 10,000 frames")
+            final_text = frame.get("text", "")
+        elif kind == "turn.finished" and frame.get("conversation_id") == conversation_id:
+            if frame.get("status") != "complete" or not saw_tool or "84" not in final_text:
+                raise RuntimeError(f"unexpected end of turn (tool seen: {saw_tool}, last reply {final_text!r}): {frame}")
+            return
+    raise RuntimeError(f"no turn.finished for {client_id} in 10,000 frames")
 
 
 async def turn_loop(ws: Any, prefix: str, deadline: float, max_count: int) -> int:
@@ -507,10 +356,6 @@ def summary_json(results: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _on_signal(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each ping phase (default 3)")
@@ -524,8 +369,8 @@ def main() -> int:
     if not 0.5 <= args.seconds <= 20 or not 0.5 <= args.turn_seconds <= 20:
         parser.error("--seconds and --turn-seconds must be between 0.5 and 20")
 
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGALRM, _on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGALRM, on_signal)
     signal.alarm(HARD_LIMIT_SECONDS)
     children = Children()
     tmp = Path(tempfile.mkdtemp(prefix="chatsite-bench-"))
