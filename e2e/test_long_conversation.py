@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
 
 from chat import services
 from chat.models import Message
 from e2e.pages.chat_page import ChatPage
+from e2e.pages.slow_socket import receive_slowly
 
 
-def test_scrolling_up_loads_older_messages_in_order_above_the_newest(chat: ChatPage) -> None:
+@pytest.mark.parametrize("line", ["fast", "slow"])
+def test_scrolling_up_loads_older_messages_in_order_above_the_newest(chat: ChatPage, line: str) -> None:
+    """Opening shows the newest 200 and fetches nothing older until the person scrolls up, on any line.
+
+    On a slow line the page paints while the newest page is still arriving; those paints must not
+    count as the person scrolling to the top.
+    """
+    if line == "slow":
+        receive_slowly(chat.page)
     conversation = services.conversation_create(owner=chat.user, first_text="a long one")
     Message.objects.bulk_create(
         Message(conversation=conversation, seq=n, role="user" if n % 2 else "assistant", content=f"line {n}")

@@ -555,8 +555,15 @@
     dom.input.addEventListener("keydown", onComposerKey);
     dom.input.addEventListener("input", updateControls);
     dom.stop.addEventListener("click", stopGeneration);
+    // Older messages come in as the person scrolls up near the top. Only a move up counts: while a
+    // conversation's newest page renders, the log sticks to the bottom and its scroll events report a
+    // small scrollTop that only grows; those must not fetch a second page nobody asked for.
+    let lastScrollTop = dom.messages.scrollTop;
     dom.messages.addEventListener("scroll", () => {
-      if (dom.messages.scrollTop < 200) loadEarlier(); // older messages come in as the person scrolls up
+      const top = dom.messages.scrollTop;
+      const movedUp = top < lastScrollTop;
+      lastScrollTop = top;
+      if (movedUp && top < 200) loadEarlier();
     });
     window.addEventListener("beforeunload", () => {
       state.leaving = true;
