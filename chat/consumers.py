@@ -105,10 +105,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if accepted.outcome is Outcome.CREATED:
                 await turns.publish(conversation.pk, frames.message_created(message), skip=self.channel_name)
 
-        accepted = await turns.accept(
-            owner=self.user, conversation_id=frame.conversation_id, text=frame.text, client_id=frame.client_id,
-            announce=acknowledge,
-        )
+        try:
+            accepted = await turns.accept(
+                owner=self.user, conversation_id=frame.conversation_id, text=frame.text, client_id=frame.client_id,
+                announce=acknowledge, persona_ids=frame.persona_ids, rounds=frame.rounds,
+            )
+        except services.Invalid as exc:
+            raise ClientError(ErrorCode.INVALID_FRAME, exc.message, frame.client_id) from None
         if accepted.outcome is Outcome.TOO_MANY_REPLIES:
             limit = settings.CHAT_MAX_CONCURRENT_REPLIES
             raise ClientError(
@@ -130,10 +133,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # A dead turn left its reply streaming: it is marked interrupted before the replay.
             messages, earlier = await _page(conversation.pk, after_seq=frame.last_seq)
             streaming = any(m.status == Message.Status.STREAMING for m in messages)
+        participants = await database_sync_to_async(selectors.participants_brief)(conversation_id=conversation.pk)
         await self._send({
             "type": "conversation.opened", "conversation_id": conversation.pk, "title": conversation.title,
             "last_seq": messages[-1].seq if messages else frame.last_seq, "streaming": streaming,
-            "first_seq": messages[0].seq if messages else None, "has_earlier": earlier,
+            "first_seq": messages[0].seq if messages else None, "has_earlier": earlier, "participants": participants,
         })
         for message in messages:
             for replayed in frames.replay(message):

@@ -13,6 +13,18 @@ def _base(message: Message, kind: str) -> dict[str, Any]:
     return {"type": kind, "conversation_id": message.conversation_id, "seq": message.seq}
 
 
+def _by(message: Message) -> dict[str, Any]:
+    """Who wrote a reply or ran a tool, in a conversation with personas; nothing otherwise."""
+    if message.participant_id is None:
+        return {}
+    return {"participant": {"id": message.participant_id, "name": message.speaker}}
+
+
+def participant_typing(conversation_id: int, participant_id: int, name: str) -> dict[str, Any]:
+    """A participant is about to answer: sent before its reply starts, so the tab can say "<name> is typing…"."""
+    return {"type": "participant.typing", "conversation_id": conversation_id, "participant": {"id": participant_id, "name": name}}
+
+
 def message_created(message: Message) -> dict[str, Any]:
     return {
         **_base(message, "message.created"),
@@ -24,7 +36,7 @@ def message_created(message: Message) -> dict[str, Any]:
 
 
 def assistant_started(message: Message) -> dict[str, Any]:
-    return {**_base(message, "assistant.started"), "provider": message.provider, "model": message.model}
+    return {**_base(message, "assistant.started"), "provider": message.provider, "model": message.model, **_by(message)}
 
 
 def assistant_delta(message: Message, offset: int, text: str) -> dict[str, Any]:
@@ -42,6 +54,7 @@ def assistant_completed(message: Message) -> dict[str, Any]:
         "provider": message.provider,
         "model": message.model,
         "usage": message.usage,
+        **_by(message),
     }
 
 
@@ -54,6 +67,7 @@ def tool_started(message: Message, kind: str = "tool.started", **extra: Any) -> 
         "server": server,
         "tool": tool,
         "arguments": message.tool_arguments,
+        **_by(message),
         **extra,
     }
 

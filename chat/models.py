@@ -20,6 +20,61 @@ class Conversation(models.Model):
         return self.title or f"Conversation {self.pk}"
 
 
+class Persona(models.Model):
+    """A named system prompt with a provider and model. Built-in personas have no owner and are shared."""
+
+    NAME_PATTERN = r"^\w[\w .'-]{0,39}$"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="personas",
+        help_text="Empty for a built-in persona, which every person can use and nobody can change.",
+    )
+    name = models.CharField(max_length=40, help_text="Shown on its replies; `@name` addresses it.")
+    system_prompt = models.TextField(max_length=8000)
+    provider = models.CharField(max_length=100, blank=True, help_text="A configured provider tried first; empty: the chain's order.")
+    model = models.CharField(max_length=200, blank=True, help_text="The model asked of that provider; empty: its configured one.")
+    temperature = models.FloatField(null=True, blank=True)
+    tools = models.JSONField(null=True, blank=True, help_text="Tool names it may use; null: every tool.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["owner_id", "name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="persona_unique_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def builtin(self) -> bool:
+        return self.owner_id is None
+
+
+class Participant(models.Model):
+    """A persona taking part in a conversation, copied when the conversation starts.
+
+    The copy keeps a conversation (and the labels of its stored replies) as it was when a persona
+    is later edited or deleted. `position` is the order of answering.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="participants")
+    persona = models.ForeignKey(Persona, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=40)
+    system_prompt = models.TextField(max_length=8000)
+    provider = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    temperature = models.FloatField(null=True, blank=True)
+    tools = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["conversation", "position"]
+        constraints = [models.UniqueConstraint(fields=["conversation", "position"], name="participant_unique_position")]
+
+    def __str__(self) -> str:
+        return f"{self.name} in {self.conversation_id}"
+
+
 class Message(models.Model):
     class Role(models.TextChoices):
         USER = "user"
@@ -45,6 +100,11 @@ class Message(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     error = models.TextField(blank=True, help_text="Why the message failed, in words a person can read.")
     client_id = models.CharField(max_length=64, blank=True)
+    participant = models.ForeignKey(
+        Participant, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages",
+        help_text="On assistant and tool messages of a conversation with personas: who wrote it.",
+    )
+    speaker = models.CharField(max_length=40, blank=True, help_text="The participant's name, kept with the message.")
     provider = models.CharField(max_length=100, blank=True)
     model = models.CharField(max_length=200, blank=True)
     usage = models.JSONField(default=dict, blank=True)

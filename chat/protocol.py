@@ -45,6 +45,10 @@ class MessageSend(_Frame):
     conversation_id: ConversationId | None = None
     client_id: ClientId
     text: Annotated[str, Field(min_length=1)]
+    # A new conversation's participants (personas, in answering order); omitted: the site's assistant.
+    persona_ids: Annotated[list[Annotated[int, Field(gt=0, strict=True)]], Field(min_length=1, max_length=16)] | None = None
+    # How many rounds the participants discuss the message (a conversation with two or more).
+    rounds: Annotated[int, Field(ge=1, le=100, strict=True)] = 1
 
 
 class GenerationStop(_Frame):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from chat.models import ApiToken, Conversation, Message
+from chat.models import ApiToken, Conversation, Message, Participant, Persona
 
 
 def conversation_list(*, owner: AbstractBaseUser, query: str = "") -> QuerySet[Conversation]:
@@ -73,3 +73,25 @@ def message_page(
             break
         page.append(message)
     return page[::-1], len(page) < len(newest_first)
+
+
+def persona_list(*, owner: AbstractBaseUser) -> QuerySet[Persona]:
+    """The personas a person can use: the built-in ones first, then their own, by name."""
+    return Persona.objects.filter(Q(owner=owner) | Q(owner__isnull=True)).order_by("owner_id", "name", "id")
+
+
+def persona_get_usable(*, owner: AbstractBaseUser, persona_id: int) -> Persona | None:
+    """A built-in persona or one of owner's; None for another person's (the same answer as a missing one)."""
+    return persona_list(owner=owner).filter(pk=persona_id).first()
+
+
+def participant_list(*, conversation_id: int) -> list[Participant]:
+    return list(Participant.objects.filter(conversation_id=conversation_id).order_by("position"))
+
+
+def participants_brief(*, conversation_id: int) -> list[dict[str, object]]:
+    """A conversation's participants as frames and pages show them."""
+    return [
+        {"id": p.pk, "name": p.name, "persona_id": p.persona_id}
+        for p in participant_list(conversation_id=conversation_id)
+    ]

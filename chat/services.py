@@ -10,21 +10,123 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from chat.models import ApiToken, Conversation, Message
+from chat import personas
+from chat.models import ApiToken, Conversation, Message, Participant, Persona
 
 TITLE_CHARS = 60
 INTERRUPTED = "interrupted: the server restarted"
 
 
-def conversation_create(*, owner: AbstractBaseUser, first_text: str = "", title: str | None = None) -> Conversation:
-    """A conversation titled `title`, or after its first message's text."""
-    return Conversation.objects.create(owner=owner, title=_title_from(first_text) if title is None else title)
+class Invalid(ValueError):
+    """A request names something it may not use (another person's persona, an unknown provider): `field` says which."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def conversation_create(
+    *, owner: AbstractBaseUser, first_text: str = "", title: str | None = None, persona_ids: list[int] | None = None,
+) -> Conversation:
+    """A conversation titled `title`, or after its first message's text, with these personas as its participants."""
+    with transaction.atomic():
+        chosen = _usable_personas(owner, persona_ids)
+        conversation = Conversation.objects.create(owner=owner, title=_title_from(first_text) if title is None else title)
+        _add_participants(conversation, chosen)
+    return conversation
+
+
+def _usable_personas(owner: Any, persona_ids: list[int] | None) -> list[Persona]:
+    """The personas named, in that order, if each is built-in or owner's; Invalid otherwise."""
+    if not persona_ids:
+        return []
+    limit = settings.CHAT_MAX_PARTICIPANTS
+    if len(persona_ids) > limit:
+        raise Invalid("persona_ids", f"At most {limit} participants in one conversation.")
+    if len(set(persona_ids)) != len(persona_ids):
+        raise Invalid("persona_ids", "A persona can take part only once.")
+    personas_ensure_builtin()
+    found = {p.pk: p for p in Persona.objects.filter(Q(owner=owner) | Q(owner__isnull=True), pk__in=persona_ids)}
+    missing = [pk for pk in persona_ids if pk not in found]
+    if missing:
+        raise Invalid("persona_ids", f"No such persona: {missing[0]}.")
+    chosen = [found[pk] for pk in persona_ids]
+    names = [p.name.casefold() for p in chosen]
+    if len(set(names)) != len(names):
+        raise Invalid("persona_ids", "Two participants cannot share a name (`@name` must say who is meant).")
+    return chosen
+
+
+def _add_participants(conversation: Conversation, chosen: list[Persona]) -> None:
+    Participant.objects.bulk_create(
+        Participant(
+            conversation=conversation, persona=persona, position=position, name=persona.name,
+            system_prompt=persona.system_prompt, provider=persona.provider, model=persona.model,
+            temperature=persona.temperature, tools=persona.tools,
+        )
+        for position, persona in enumerate(chosen)
+    )
+
+
+def personas_ensure_builtin() -> None:
+    """Create the built-in personas that are missing (the first use on a new database, or after a flush)."""
+    existing = set(Persona.objects.filter(owner__isnull=True).values_list("name", flat=True))
+    for name, prompt in personas.BUILTIN:
+        if name not in existing:
+            Persona.objects.get_or_create(owner=None, name=name, defaults={"system_prompt": prompt})
+
+
+PERSONA_FIELDS = ("name", "system_prompt", "provider", "model", "temperature", "tools")
+
+
+def persona_create(*, owner: AbstractBaseUser, **fields: Any) -> Persona:
+    """A new persona of owner's; Invalid when its name is taken or its provider is not configured."""
+    _check_persona(owner, None, fields)
+    return Persona.objects.create(owner=owner, **{k: fields[k] for k in PERSONA_FIELDS if k in fields})
+
+
+def persona_update(*, owner: AbstractBaseUser, persona_id: int, **fields: Any) -> Persona | None:
+    """owner's persona with these fields changed; None when it is not theirs (built-in ones are nobody's).
+
+    Conversations already started keep the persona as it was (models.Participant).
+    """
+    persona = Persona.objects.filter(owner=owner, pk=persona_id).first()
+    if persona is None:
+        return None
+    _check_persona(owner, persona_id, fields)
+    for key in PERSONA_FIELDS:
+        if key in fields:
+            setattr(persona, key, fields[key])
+    persona.save()
+    return persona
+
+
+def persona_delete(*, owner: AbstractBaseUser, persona_id: int) -> bool:
+    """Delete owner's persona; conversations that used it keep their copy. False when not theirs."""
+    deleted, _ = Persona.objects.filter(owner=owner, pk=persona_id).delete()
+    return bool(deleted)
+
+
+def _check_persona(owner: Any, persona_id: int | None, fields: dict[str, Any]) -> None:
+    from chat.llm.config import provider_names
+
+    name = fields.get("name")
+    if name is not None:
+        taken = Persona.objects.filter(Q(owner=owner) | Q(owner__isnull=True), name__iexact=name)
+        if taken.exclude(pk=persona_id).exists():
+            raise Invalid("name", f"A persona named {name!r} exists already.")
+    provider = fields.get("provider")
+    if provider and provider not in provider_names():
+        configured = ", ".join(provider_names()) or "none: the offline demo model answers"
+        raise Invalid("provider", f"No provider named {provider!r} is configured (configured: {configured}).")
 
 
 def conversation_rename(*, owner: AbstractBaseUser, conversation_id: int, title: str) -> Conversation | None:
@@ -104,11 +206,12 @@ class Accepted:
     reply: Message | None = None  # the assistant message the new turn writes into (CREATED only)
     created_conversation: bool = False
     token: str = ""  # the lease the new turn holds (CREATED only)
+    speakers: tuple[personas.Speaker, ...] = ()  # who answers, in order (CREATED only); the first writes `reply`
 
 
 def message_accept(
     *, owner: AbstractBaseUser, conversation_id: int | None, text: str, client_id: str, token: str, lease_seconds: float,
-    max_replies: int = 0,
+    max_replies: int = 0, persona_ids: list[int] | None = None, rounds: int = 1,
 ) -> Accepted:
     """Store the person's message, claim the conversation for its reply and create that reply, in one transaction.
 
@@ -117,7 +220,9 @@ def message_accept(
     """
     try:
         with transaction.atomic():
-            return _accept(owner, conversation_id, text, client_id, token, lease_seconds, max_replies)
+            return _accept(
+                owner, conversation_id, text, client_id, token, lease_seconds, max_replies, persona_ids, rounds
+            )
     except IntegrityError:
         # The same client id committed between our look-up and our insert: that is a resend.
         earlier = _earlier(owner, conversation_id, client_id)
@@ -127,7 +232,8 @@ def message_accept(
 
 
 def _accept(
-    owner: Any, conversation_id: int | None, text: str, client_id: str, token: str, lease: float, max_replies: int
+    owner: Any, conversation_id: int | None, text: str, client_id: str, token: str, lease: float, max_replies: int,
+    persona_ids: list[int] | None, rounds: int,
 ) -> Accepted:
     now = timezone.now()
     until = now + timedelta(seconds=lease)
@@ -136,13 +242,19 @@ def _accept(
     earlier = _earlier(owner, conversation_id, client_id)
     if earlier is not None:
         return Accepted(Outcome.RESENT, earlier.conversation, earlier)
+    if not 1 <= rounds <= settings.CHAT_MAX_DISCUSSION_ROUNDS:
+        raise Invalid("rounds", f"Rounds must be from 1 to {settings.CHAT_MAX_DISCUSSION_ROUNDS}.")
     if max_replies and _replies_being_written(owner, now) >= max_replies:
         return Accepted(Outcome.TOO_MANY_REPLIES)
     if conversation_id is None:
+        chosen = _usable_personas(owner, persona_ids)
         conversation = Conversation.objects.create(
             owner=owner, title=_title_from(text), turn_token=token, turn_lease_until=until
         )
+        _add_participants(conversation, chosen)
     else:
+        if persona_ids:
+            raise Invalid("persona_ids", "Participants are chosen when a conversation starts.")
         free = Q(turn_token="") | Q(turn_lease_until__lt=now)
         if not Conversation.objects.filter(free, pk=conversation_id).update(
             turn_token=token, turn_lease_until=until, updated_at=now
@@ -154,9 +266,16 @@ def _accept(
         _interrupt(conversation_id)  # a lease that expired left its reply streaming
         conversation = Conversation.objects.get(pk=conversation_id)
     message = message_create(conversation_id=conversation.pk, role=Message.Role.USER, content=text, client_id=client_id)
-    reply = message_create(conversation_id=conversation.pk, role=Message.Role.ASSISTANT, status=Message.Status.STREAMING)
+    participants = list(conversation.participants.all())
+    if rounds > 1 and len(participants) < 2:
+        raise Invalid("rounds", "Rounds of discussion need at least two participants.")
+    speakers = personas.schedule(participants, text, rounds)
+    reply = message_create(
+        conversation_id=conversation.pk, role=Message.Role.ASSISTANT, status=Message.Status.STREAMING,
+        participant_id=speakers[0].participant_id, speaker=speakers[0].name,
+    )
     return Accepted(Outcome.CREATED, conversation, message, reply, created_conversation=conversation_id is None,
-                    token=token)
+                    token=token, speakers=tuple(speakers))
 
 
 def _replies_being_written(owner: Any, now: Any) -> int:

@@ -268,6 +268,12 @@ CHAT_SYSTEM_PROMPT = env.str(
     "CHAT_SYSTEM_PROMPT",
     default="You are a helpful assistant. Use the tools you are given when they help answer.",
 )
+# Conversations with personas (docs/architecture.md, "Personas and multi-AI conversations"): at most this
+# many AI participants in one conversation, and at most this many rounds of discussion per message.
+CHAT_MAX_PARTICIPANTS = env.int("CHAT_MAX_PARTICIPANTS", default=4)
+CHAT_MAX_DISCUSSION_ROUNDS = env.int("CHAT_MAX_DISCUSSION_ROUNDS", default=5)
+if CHAT_MAX_PARTICIPANTS < 1 or CHAT_MAX_DISCUSSION_ROUNDS < 1:
+    raise ImproperlyConfigured("CHAT_MAX_PARTICIPANTS and CHAT_MAX_DISCUSSION_ROUNDS must be at least 1.")
 
 # /readyz (chat/health.py): each check (database, channel layer, each MCP server) gets this long, all at once.
 READY_CHECK_SECONDS = env.float("READY_CHECK_SECONDS", default=2.0)

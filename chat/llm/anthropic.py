@@ -31,7 +31,7 @@ class AnthropicProvider(HTTPProvider):
     def payload(self, request: LLMRequest) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system" and m.content)
         body: dict[str, Any] = {
-            "model": self.model,
+            "model": self.model_for(request),
             "max_tokens": self.config.max_tokens or DEFAULT_MAX_TOKENS,
             "messages": anthropic_messages(request.messages),
             "stream": True,
@@ -40,6 +40,8 @@ class AnthropicProvider(HTTPProvider):
             body["system"] = system
         if request.tools:
             body["tools"] = [anthropic_tool(t) for t in request.tools]
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
         return body
 
     def decoder(self) -> AnthropicStreamDecoder:

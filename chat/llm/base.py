@@ -41,8 +41,14 @@ class ChatMessage:
 
 @dataclass(frozen=True)
 class LLMRequest:
+    """What to ask. A persona may prefer a provider (tried first, the rest of the chain after it), ask that
+    provider for another model, and set a temperature; empty or None keeps the configuration's."""
+
     messages: list[ChatMessage]
     tools: list[ToolSpec] = field(default_factory=list)
+    provider: str = ""
+    model: str = ""
+    temperature: float | None = None
 
 
 # Events a provider stream yields, in this order: Started, then any number of TextDelta and

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -63,9 +64,9 @@ class ProviderChain:
     async def stream(self, request: LLMRequest) -> AsyncIterator[LLMEvent]:
         """Started(provider that answered, model), then that provider's events; LLMError if none could."""
         failures: list[str] = []
-        for provider in self.providers:
+        for provider, asked in self._order(request):
             try:
-                opened = await self._open(provider, request)
+                opened = await self._open(provider, asked)
             except ProviderError as exc:
                 if not exc.transient:
                     raise LLMError(f"{provider.name}: {exc.message}") from exc
@@ -73,11 +74,19 @@ class ProviderChain:
                 failures.append(f"{provider.name}: {exc.message}")
                 continue
             # aclosing: closing this generator must close the provider's HTTP stream at once.
-            async with contextlib.aclosing(self._relay(provider, opened)) as events:
+            async with contextlib.aclosing(self._relay(provider, opened, asked)) as events:
                 async for event in events:
                     yield event
             return
         raise LLMError(self._all_failed(failures))
+
+    def _order(self, request: LLMRequest) -> list[tuple[HTTPProvider, LLMRequest]]:
+        """The providers to try, with what to ask each: the preferred provider (or the chain's first) with the
+        request's model, then the rest of the chain in order, each with its configured model."""
+        first = request.provider or self.providers[0].name
+        plain = dataclasses.replace(request, provider="", model="")
+        preferred = [(p, dataclasses.replace(request, provider="")) for p in self.providers if p.name == first]
+        return preferred + [(p, plain) for p in self.providers if p.name != first]
 
     def _all_failed(self, failures: list[str]) -> str:
         if len(failures) == 1:
@@ -116,10 +125,10 @@ class ProviderChain:
                 breaker.release()
             raise
 
-    async def _relay(self, provider: HTTPProvider, opened: _Opened) -> AsyncIterator[LLMEvent]:
+    async def _relay(self, provider: HTTPProvider, opened: _Opened, asked: LLMRequest) -> AsyncIterator[LLMEvent]:
         breaker = self.breakers[provider.name]
         try:
-            yield Started(provider.name, provider.model)
+            yield Started(provider.name, provider.model_for(asked))
             yield opened.first
             if isinstance(opened.first, Finish):
                 return

@@ -59,6 +59,11 @@ def load_providers() -> list[ProviderConfig]:
     return providers
 
 
+def provider_names() -> list[str]:
+    """The configured providers' names, in the chain's order (a persona may name one to be tried first)."""
+    return [provider.name for provider in load_providers()]
+
+
 def _raw_entries() -> list[Any]:
     text = getattr(settings, "LLM_PROVIDERS", "") or ""
     path = getattr(settings, "LLM_PROVIDERS_FILE", "") or ""

@@ -18,6 +18,15 @@ ARITHMETIC = re.compile(r"[-+*/^().\d\s×÷%]+")
 TIME_WORD = re.compile(r"\btime\b", re.I)
 ZONE = re.compile(r"\bin\s+([A-Za-z_]+(?:/[A-Za-z_]+)*)", re.I)
 CONVERT = re.compile(r"\bconvert\s+(-?[\d.]+)\s*([a-zA-Z°]+)\s+(?:to|in|into)\s+([a-zA-Z°]+)", re.I)
+# A persona's system prompt names it ("You are Skeptic. ...", "You are Captain Arr, a pirate ...").
+PERSONA_NAME = re.compile(r"^\s*You are ([A-Z][\w'-]*(?: [A-Z][\w'-]*){0,3})\b")
+# The persona's voice, from words in its prompt: the first that matches opens every reply.
+VOICES = [
+    (re.compile(r"\bpirate", re.I), "Arr!"),
+    (re.compile(r"\b(?:question|skeptic|doubt)", re.I), "Let me push back a little."),
+    (re.compile(r"\bstep by step\b", re.I), "Let's take it step by step."),
+    (re.compile(r"\b(?:poet|rhyme|verse)", re.I), "In a line of verse:"),
+]
 
 
 class DemoModel:
@@ -48,6 +57,7 @@ class DemoModel:
                 '("what is 12*7"), the time somewhere ("time in Europe/Paris") and unit conversion '
                 '("convert 5 km to mi"). Configure an LLM provider to chat for real.'
             )
+        text = _voice(request) + text
         for token in re.findall(r"\S+\s*", text):
             yield TextDelta(token)
             if self.token_delay:
@@ -77,6 +87,17 @@ class DemoModel:
         if is_error:
             return f"The tool reported an error: {result}"
         return f"The answer is **{result}**."
+
+
+def _voice(request: LLMRequest) -> str:
+    """How a persona opens its replies: its name, and a phrase in its style, so two personas read apart offline."""
+    system = next((m.content[:MAX_PARSED_CHARS * 4] for m in request.messages if m.role == "system"), "")
+    system = system.split("\n\n")[0]  # the persona's own words, not the note naming the other participants
+    name = PERSONA_NAME.match(system)
+    if name is None:
+        return ""
+    opening = next((phrase for pattern, phrase in VOICES if pattern.search(system)), "")
+    return f"{name.group(1)} here. " + (f"{opening} " if opening else "")
 
 
 def _arithmetic(text: str) -> str | None:

@@ -29,7 +29,7 @@ class OpenAICompatProvider(HTTPProvider):
 
     def payload(self, request: LLMRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "model": self.model,
+            "model": self.model_for(request),
             "messages": [openai_message(m) for m in request.messages],
             "stream": True,
             "stream_options": {"include_usage": True},
@@ -38,6 +38,8 @@ class OpenAICompatProvider(HTTPProvider):
             body["tools"] = [openai_tool(t) for t in request.tools]
         if self.config.max_tokens:
             body["max_tokens"] = self.config.max_tokens
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
         return body
 
     def decoder(self) -> OpenAIStreamDecoder:

@@ -39,6 +39,10 @@ class HTTPProvider:
         self.model = config.model
         self.session = session or new_session()
 
+    def model_for(self, request: LLMRequest) -> str:
+        """The model to ask for: the request's (a persona's choice) or the configured one."""
+        return request.model or self.model
+
     def url(self) -> str:
         raise NotImplementedError
 
@@ -59,7 +63,7 @@ class HTTPProvider:
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[LLMEvent]:
         """Started, then the events decoded from the provider's SSE body as they arrive."""
-        yield Started(self.name, self.model)
+        yield Started(self.name, self.model_for(request))
         parser, decoder = SSEParser(), self.decoder()
         async with contextlib.aclosing(stream_post(self.session, self.target(request))) as chunks:
             async for chunk in chunks:

@@ -1,25 +1,38 @@
-"""What the model sees: the stored conversation as provider-neutral messages."""
+"""What the model sees: the stored conversation as provider-neutral messages, from one participant's seat.
+
+The speaker's own replies and tool calls are its assistant turns. In a multi-AI conversation the
+other participants' replies reach it as user turns that start with their name ("Skeptic: ..."),
+and their tool calls and results stay theirs.
+"""
 
 from __future__ import annotations
-
-from django.conf import settings
 
 from chat import selectors
 from chat.llm.base import ChatMessage, ToolCallData
 from chat.models import Message
+from chat.personas import Speaker
 
 STOPPED_CALL_RESULT = "No result: the reply was stopped before this call ran."
 
 
-def build_history(conversation_id: int) -> list[ChatMessage]:
+def build_history(conversation_id: int, speaker: Speaker | None = None) -> list[ChatMessage]:
     """Every tool call the model made is answered, even one that was stopped before it ran."""
-    history = [ChatMessage(role="system", content=settings.CHAT_SYSTEM_PROMPT)]
+    speaker = speaker or Speaker.default()
+    history = [ChatMessage(role="system", content=speaker.instructions())]
     unanswered: list[ToolCallData] = []
     for message in selectors.message_list(conversation_id=conversation_id):
+        theirs = (
+            bool(speaker.others) and message.role != Message.Role.USER and message.participant_id != speaker.participant_id
+        )
+        if theirs and message.role == Message.Role.TOOL:
+            continue
         if message.role != Message.Role.TOOL:
             history.extend(_unanswered_results(unanswered))
             unanswered = []
-        if message.role == Message.Role.ASSISTANT:
+        if theirs:
+            if message.content and message.status != Message.Status.STREAMING:
+                history.append(ChatMessage(role="user", content=f"{message.speaker or 'Assistant'}: {message.content}"))
+        elif message.role == Message.Role.ASSISTANT:
             if message.status == Message.Status.STREAMING or (not message.content and not message.tool_calls):
                 continue
             unanswered = [ToolCallData(c["id"], c["name"], c["arguments"]) for c in message.tool_calls]

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -20,6 +20,7 @@ from django.conf import settings
 
 from chat import frames, services
 from chat.models import Message
+from chat.personas import Speaker
 from chat.turns import control
 from chat.turns.fanout import publish
 from chat.turns.rounds import OUR_FAULT, Rounds
@@ -36,7 +37,7 @@ def running_turns() -> list[Turn]:
 def start_turn(accepted: services.Accepted) -> Turn:
     """Start writing the reply the services created; the caller must not await it."""
     assert accepted.conversation is not None and accepted.reply is not None
-    turn = Turn(accepted.conversation.pk, accepted.reply, accepted.token)
+    turn = Turn(accepted.conversation.pk, accepted.reply, accepted.token, accepted.speakers)
     _running[turn.conversation_id] = turn
     turn.task = asyncio.create_task(turn.run(), name=f"turn-{turn.conversation_id}")
     turn.task.add_done_callback(turn.ended)
@@ -45,7 +46,7 @@ def start_turn(accepted: services.Accepted) -> Turn:
 
 async def accept(
     *, owner: Any, conversation_id: int | None, text: str, client_id: str,
-    announce: Callable[[services.Accepted], Awaitable[None]],
+    announce: Callable[[services.Accepted], Awaitable[None]], persona_ids: list[int] | None = None, rounds: int = 1,
 ) -> services.Accepted:
     """A person's message, from the socket or the API: stored and its reply started, whatever the caller does.
 
@@ -57,6 +58,7 @@ async def accept(
     accepting = asyncio.ensure_future(database_sync_to_async(services.message_accept)(
         owner=owner, conversation_id=conversation_id, text=text, client_id=client_id, token=uuid.uuid4().hex,
         lease_seconds=settings.CHAT_TURN_LEASE_SECONDS, max_replies=settings.CHAT_MAX_CONCURRENT_REPLIES,
+        persona_ids=persona_ids, rounds=rounds,
     ))
     try:
         accepted = await asyncio.shield(accepting)
@@ -92,10 +94,19 @@ async def finish_pending() -> None:
 
 
 class Turn:
-    def __init__(self, conversation_id: int, reply: Message, token: str) -> None:
+    """One answer to a person's message: each speaker's rounds in order, under one lease, ended by one frame.
+
+    With personas, `speakers` are the participants who answer, in order (chat/personas.py `schedule`);
+    only one writes at a time, each is announced with `participant.typing`, and a stop ends the
+    speaker writing and every speaker after it.
+    """
+
+    def __init__(self, conversation_id: int, reply: Message, token: str, speakers: Sequence[Speaker] = ()) -> None:
         self.conversation_id = conversation_id
         self.token = token
-        self.rounds = Rounds(conversation_id, reply)
+        self.speakers = list(speakers) or [Speaker.default()]
+        self.rounds = Rounds(conversation_id, reply, self.speakers[0])
+        self.spoken: list[Rounds] = []  # the speakers done before the one in `rounds`
         self.task: asyncio.Task[None] | None = None
         self.began = False
         self._work: asyncio.Task[None] | None = None
@@ -105,11 +116,12 @@ class Turn:
         self.began = True
         keeper: asyncio.Task[None] | None = None
         try:
+            await self._typing(self.speakers[0])
             await publish(self.conversation_id, frames.assistant_started(self.rounds.current))  # type: ignore[arg-type]
             self._desk = await control.desk()
             await self._desk.join(self.conversation_id, self.on_control)
             keeper = asyncio.create_task(self._keep_lease())
-            self._work = asyncio.create_task(self.rounds.run())
+            self._work = asyncio.create_task(self._speak_all())
             try:
                 await asyncio.shield(self._work)
             except asyncio.CancelledError:
@@ -122,6 +134,36 @@ class Turn:
             if keeper is not None:
                 keeper.cancel()
             await asyncio.shield(self._finish())
+
+    async def _speak_all(self) -> None:
+        """Each speaker's rounds in turn. One whose providers all fail is stored failed and the next one goes on."""
+        await self.rounds.run()
+        for speaker in self.speakers[1:]:
+            if self.rounds.status == Message.Status.STOPPED:
+                return
+            self.spoken.append(self.rounds)
+            self.rounds = Rounds(self.conversation_id, None, speaker, last_seq=self.rounds.last_seq)
+            try:
+                await self._typing(speaker)
+            except asyncio.CancelledError:
+                self.rounds.status = Message.Status.STOPPED  # stopped before this speaker wrote anything
+                return
+            await self.rounds.run()
+
+    async def _typing(self, speaker: Speaker) -> None:
+        if len(self.speakers) > 1 and speaker.participant_id is not None:
+            await publish(
+                self.conversation_id, frames.participant_typing(self.conversation_id, speaker.participant_id, speaker.name)
+            )
+
+    def outcome(self) -> tuple[str, str]:
+        """How the turn ended: stopped if it was stopped, failed if every speaker failed, complete otherwise."""
+        everyone = [*self.spoken, self.rounds]
+        if any(r.status == Message.Status.STOPPED for r in everyone):
+            return Message.Status.STOPPED, ""
+        if all(r.status == Message.Status.FAILED for r in everyone):
+            return Message.Status.FAILED, self.rounds.error
+        return Message.Status.COMPLETE, ""
 
     async def _finish(self) -> None:
         rounds = self.rounds
@@ -139,9 +181,8 @@ class Turn:
         if self._desk is not None:
             with contextlib.suppress(Exception):
                 await self._desk.leave(self.conversation_id)
-        await publish(
-            self.conversation_id, frames.turn_finished(self.conversation_id, rounds.last_seq, rounds.status, rounds.error)
-        )
+        status, error = self.outcome()
+        await publish(self.conversation_id, frames.turn_finished(self.conversation_id, rounds.last_seq, status, error))
 
     def forget(self, _: Any = None) -> None:
         if _running.get(self.conversation_id) is self:

@@ -17,6 +17,7 @@ from chat.frames import assistant_completed, assistant_delta, assistant_started,
 from chat.llm import get_llm
 from chat.llm.base import Finish, LLMError, LLMRequest, Started, TextDelta, ToolCall
 from chat.models import Message
+from chat.personas import Speaker
 from chat.tools import get_hub
 from chat.tools.base import HubTool, ToolResult
 from chat.turns.fanout import ReplyText, publish
@@ -34,8 +35,12 @@ UNRUN_FAILED = "Not run: the reply failed before this call."
 class Rounds:
     """Produces the messages of one turn. `status` and `error` say how the turn ended."""
 
-    def __init__(self, conversation_id: int, first_reply: Message) -> None:
+    def __init__(
+        self, conversation_id: int, first_reply: Message | None, speaker: Speaker | None = None, last_seq: int = 0
+    ) -> None:
+        """`first_reply` is the reply created with the person's message; None makes the first round create its own."""
         self.conversation_id = conversation_id
+        self.speaker = speaker or Speaker.default()
         self.current: Message | None = first_reply  # the assistant or tool message being produced
         self.text: ReplyText | None = None
         self.saver: InterimSaver | None = None
@@ -44,7 +49,7 @@ class Rounds:
         self.unrun: list[ToolCall] = []  # calls of this round not started yet
         self.status = Message.Status.COMPLETE
         self.error = ""
-        self.last_seq = first_reply.seq
+        self.last_seq = first_reply.seq if first_reply is not None else last_seq
         self.ending: asyncio.Future[None] | None = None  # the end being stored (end_current)
 
     async def run(self) -> None:
@@ -71,7 +76,7 @@ class Rounds:
         calls, self.unrun = self.unrun, []
         for call in calls:
             message = await create(
-                self.conversation_id, role=Message.Role.TOOL, status=status, tool_call_id=call.id,
+                self.conversation_id, role=Message.Role.TOOL, status=status, tool_call_id=call.id, **self._by(),
                 tool_name=call.name, tool_arguments=call.arguments, content=text, is_error=True,
                 tool_outcome="stopped" if status == Message.Status.STOPPED else "error",
             )
@@ -92,17 +97,23 @@ class Rounds:
 
     async def _assistant_round(self, message: Message | None) -> list[ToolCall]:
         if message is None:
-            message = await self._start(role=Message.Role.ASSISTANT)
+            message = self.current = await self._start(role=Message.Role.ASSISTANT)
             await publish(self.conversation_id, assistant_started(message))
         self.current = message
         self.text, self.saver = ReplyText(message), InterimSaver(message, settings.CHAT_SAVE_INTERVAL_SECONDS)
+        speaker = self.speaker
         history, tools = await asyncio.gather(
-            database_sync_to_async(build_history)(self.conversation_id), get_hub().list_tools()
+            database_sync_to_async(build_history)(self.conversation_id, speaker), get_hub().list_tools()
         )
+        tools = [tool for tool in tools if speaker.allows(tool.spec.name)]
         self.tools = {tool.spec.name: tool for tool in tools}
+        request = LLMRequest(
+            history, [tool.spec for tool in tools], provider=speaker.provider, model=speaker.model,
+            temperature=speaker.temperature,
+        )
         calls: list[ToolCall] = []
         try:
-            async for event in get_llm().stream(LLMRequest(history, [tool.spec for tool in tools])):
+            async for event in get_llm().stream(request):
                 if isinstance(event, TextDelta) and event.text:
                     self.text.add(event.text)
                     self.saver.note(self.text.text)
@@ -157,8 +168,23 @@ class Rounds:
         finally:
             self.confirmations.pop(message.tool_call_id, None)
 
+    def _by(self) -> dict[str, Any]:
+        """The fields that say which participant wrote a message."""
+        return {"participant_id": self.speaker.participant_id, "speaker": self.speaker.name}
+
     async def _start(self, **fields: Any) -> Message:
-        message = await create(self.conversation_id, status=Message.Status.STREAMING, **fields)
+        creating = asyncio.ensure_future(
+            create(self.conversation_id, status=Message.Status.STREAMING, **self._by(), **fields)
+        )
+        try:
+            message = await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            # Stopped while the row was being written: it becomes current, so the stop ends it too.
+            done, _ = await asyncio.wait([creating], timeout=settings.CHAT_SHUTDOWN_SECONDS)
+            if creating in done and not creating.cancelled() and creating.exception() is None:
+                self.current = creating.result()
+                self.last_seq = self.current.seq
+            raise
         self.last_seq = message.seq
         return message
 
