@@ -10,7 +10,7 @@ from chat.models import ApiToken, Conversation, Message, Participant, Persona
 
 def conversation_list(*, owner: AbstractBaseUser, query: str = "") -> QuerySet[Conversation]:
     """The person's conversations, newest first; `query` keeps those whose title contains it (any case)."""
-    conversations = Conversation.objects.filter(owner=owner)
+    conversations = Conversation.objects.filter(owner=owner).prefetch_related("participants")
     if query:
         conversations = conversations.filter(title__icontains=query)
     return conversations.order_by("-updated_at", "-id")
@@ -18,7 +18,7 @@ def conversation_list(*, owner: AbstractBaseUser, query: str = "") -> QuerySet[C
 
 def conversation_get_owned(*, owner: AbstractBaseUser, conversation_id: int) -> Conversation | None:
     """The conversation if it exists and belongs to owner; None otherwise (the two look the same)."""
-    return Conversation.objects.filter(owner=owner, pk=conversation_id).first()
+    return Conversation.objects.filter(owner=owner, pk=conversation_id).prefetch_related("participants").first()
 
 
 def message_get(*, conversation_id: int, seq: int) -> Message | None:

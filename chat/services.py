@@ -120,6 +120,7 @@ def _check_persona(owner: Any, persona_id: int | None, fields: dict[str, Any]) -
 
     name = fields.get("name")
     if name is not None:
+        personas_ensure_builtin()
         taken = Persona.objects.filter(Q(owner=owner) | Q(owner__isnull=True), name__iexact=name)
         if taken.exclude(pk=persona_id).exists():
             raise Invalid("name", f"A persona named {name!r} exists already.")
@@ -133,7 +134,7 @@ def conversation_rename(*, owner: AbstractBaseUser, conversation_id: int, title:
     """The renamed conversation; None when it does not exist or is not owner's (the same answer)."""
     if not Conversation.objects.filter(owner=owner, pk=conversation_id).update(title=title, updated_at=timezone.now()):
         return None
-    return Conversation.objects.get(pk=conversation_id)
+    return Conversation.objects.prefetch_related("participants").get(pk=conversation_id)
 
 
 def conversation_delete(*, owner: AbstractBaseUser, conversation_id: int) -> Outcome:

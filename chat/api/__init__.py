@@ -3,7 +3,7 @@
     auth.py           Bearer tokens and the session with CSRF; API write rate limit
     errors.py         problem+json for every error
     middleware.py     problem+json for errors no operation sees (unknown path, 405, 500)
-    conversations.py  messages.py  tokens.py  meta.py   the resources
+    conversations.py  messages.py  personas.py  tokens.py  meta.py   the resources
     schemas.py        bodies
 """
 
@@ -16,14 +16,14 @@ from django.urls import URLPattern
 from django.views.decorators.cache import never_cache
 from ninja import NinjaAPI
 
-from chat.api import conversations, errors, messages, meta, tokens
+from chat.api import conversations, errors, messages, meta, personas, tokens
 from chat.api.auth import AUTH
 from chat.api.schemas import ProblemOut
 
 PROBLEM_RESPONSES = {
     "400": "The body is not JSON.",
     "401": "Not logged in and no valid token.",
-    "403": "A session request without its CSRF token.",
+    "403": "A session request without its CSRF token, or a change to a built-in persona.",
     "404": "No such object, or not yours (the same answer).",
     "409": "A reply is being written, or nothing is.",
     "413": "The body or the message text is too large.",
@@ -63,6 +63,7 @@ errors.install(api)
 api.add_router("/conversations", conversations.router)
 api.add_router("/", messages.router)
 api.add_router("/tokens", tokens.router)
+api.add_router("/personas", personas.router)
 api.add_router("/", meta.router)
 
 

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from chat import selectors, services
 from chat.api.errors import Problem
+from chat.api.personas import invalid
 from chat.api.schemas import ConversationCreate, ConversationOut, ConversationPage, ConversationRename, In
 from chat.models import Conversation
 from chat.services import Outcome
@@ -46,10 +47,18 @@ async def list_conversations(request: HttpRequest, query: Query[ListQuery]) -> d
     return await _page(request.auth, query)
 
 
-@router.post("", response={201: ConversationOut}, summary="Create an empty conversation")
+@router.post("", response={201: ConversationOut}, summary="Create an empty conversation, with personas as participants")
 async def create_conversation(request: HttpRequest, body: ConversationCreate) -> Status[Conversation]:
-    conversation = await database_sync_to_async(services.conversation_create)(owner=request.auth, title=body.title)
+    try:
+        conversation = await database_sync_to_async(_create)(request.auth, body)
+    except services.Invalid as exc:
+        raise invalid(exc) from None
     return Status(201, conversation)
+
+
+def _create(user: Any, body: ConversationCreate) -> Conversation:
+    conversation = services.conversation_create(owner=user, title=body.title, persona_ids=body.persona_ids)
+    return Conversation.objects.prefetch_related("participants").get(pk=conversation.pk)
 
 
 @router.get("/{int:conversation_id}", response=ConversationOut, summary="One conversation")

@@ -11,9 +11,10 @@ from django.http import HttpRequest
 from ninja import Header, Query, Router, Status
 from pydantic import Field
 
-from chat import frames, ratelimit, selectors, turns
+from chat import frames, ratelimit, selectors, services, turns
 from chat.api.conversations import owned
 from chat.api.errors import Problem
+from chat.api.personas import invalid
 from chat.api.schemas import AcceptedOut, ConfirmIn, In, MessageOut, MessagePage, SendAnywhereIn, SendIn, SendOut
 from chat.models import Message
 from chat.protocol import ClientId
@@ -63,7 +64,7 @@ async def send_message(
     request: HttpRequest, conversation_id: int, body: SendIn,
     idempotency_key: ClientId | None = IDEMPOTENCY_KEY,
 ) -> Status[dict[str, Any]]:
-    return await _send(request, conversation_id, body.text, idempotency_key)
+    return await _send(request, conversation_id, body.text, idempotency_key, rounds=body.rounds)
 
 
 @router.post("/messages", response=SEND_RESPONSES, summary="Send a message, into a new conversation by default")
@@ -71,10 +72,15 @@ async def send_message_anywhere(
     request: HttpRequest, body: SendAnywhereIn,
     idempotency_key: ClientId | None = IDEMPOTENCY_KEY,
 ) -> Status[dict[str, Any]]:
-    return await _send(request, body.conversation_id, body.text, idempotency_key)
+    return await _send(
+        request, body.conversation_id, body.text, idempotency_key, persona_ids=body.persona_ids, rounds=body.rounds
+    )
 
 
-async def _send(request: HttpRequest, conversation_id: int | None, text: str, key: str | None) -> Status[dict[str, Any]]:
+async def _send(
+    request: HttpRequest, conversation_id: int | None, text: str, key: str | None, *,
+    persona_ids: list[int] | None = None, rounds: int = 1,
+) -> Status[dict[str, Any]]:
     user = request.auth
     if not text.strip():
         raise Problem(422, "Message text is empty.", errors=[_text_error("is empty", "empty")])
@@ -84,7 +90,10 @@ async def _send(request: HttpRequest, conversation_id: int | None, text: str, ke
                       errors=[_text_error(f"at most {limit} characters", "too_long")])
     client_id = key or "api-" + uuid.uuid4().hex
     await ratelimit.check_message(user, client_id)
-    accepted = await _accept_and_start(user, conversation_id, text, client_id)
+    try:
+        accepted = await _accept_and_start(user, conversation_id, text, client_id, persona_ids, rounds)
+    except services.Invalid as exc:
+        raise invalid(exc) from None
     if accepted.outcome is Outcome.NOT_FOUND:
         raise Problem(404, "No such conversation.")
     if accepted.outcome is Outcome.BUSY:
@@ -110,7 +119,9 @@ def _text_error(message: str, kind: str) -> dict[str, str]:
     return {"field": "body.text", "message": message, "type": kind}
 
 
-async def _accept_and_start(user: Any, conversation_id: int | None, text: str, client_id: str) -> Accepted:
+async def _accept_and_start(
+    user: Any, conversation_id: int | None, text: str, client_id: str, persona_ids: list[int] | None, rounds: int,
+) -> Accepted:
     """What the socket's message.send does (turns.accept): the conversation's tabs are told, the turn starts."""
 
     async def announce(accepted: Accepted) -> None:
@@ -120,6 +131,7 @@ async def _accept_and_start(user: Any, conversation_id: int | None, text: str, c
 
     return await turns.accept(
         owner=user, conversation_id=conversation_id, text=text, client_id=client_id, announce=announce,
+        persona_ids=persona_ids, rounds=rounds,
     )
 
 

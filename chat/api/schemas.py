@@ -27,11 +27,22 @@ class In(Schema):
     model_config = ConfigDict(extra="forbid")
 
 
+class ParticipantOut(Schema):
+    id: int
+    name: str
+    persona_id: int | None = Field(description="The persona it was copied from; null once that persona is deleted.")
+
+
 class ConversationOut(Schema):
     id: int
     title: str
+    participants: list[ParticipantOut] = Field(description="The AI participants, in answering order; empty: the site's assistant.")
     created_at: datetime
     updated_at: datetime
+
+    @staticmethod
+    def resolve_participants(conversation: Any) -> list[Any]:
+        return list(conversation.participants.all())
 
 
 class ConversationPage(Schema):
@@ -41,8 +52,15 @@ class ConversationPage(Schema):
     offset: int
 
 
+PersonaIds = Annotated[
+    list[Annotated[int, Field(gt=0)]], Field(min_length=1, max_length=16, description="Personas, in answering order.")
+]
+Rounds = Annotated[int, Field(ge=1, le=100, description="Rounds of discussion among two or more participants.")]
+
+
 class ConversationCreate(In):
     title: Annotated[Text, Field(max_length=200)] = ""
+    persona_ids: PersonaIds | None = None
 
 
 class ConversationRename(In):
@@ -67,6 +85,8 @@ class MessageOut(Schema):
     provider: str
     model: str
     usage: dict[str, Any]
+    participant_id: int | None = Field(description="The participant who wrote it, in a conversation with personas.")
+    speaker: str = Field(description="That participant's name; empty otherwise.")
     created_at: datetime
     updated_at: datetime
 
@@ -78,12 +98,53 @@ class MessagePage(Schema):
 
 class SendIn(In):
     text: Annotated[Text, Field(min_length=1)]
+    rounds: Rounds = 1
 
 
 class SendAnywhereIn(SendIn):
     conversation_id: Annotated[int, Field(gt=0)] | None = Field(
         default=None, description="Omit or null to start a new conversation."
     )
+    persona_ids: PersonaIds | None = Field(default=None, description="A new conversation's participants, in order.")
+
+
+PersonaName = Annotated[Text, Field(min_length=1, max_length=40, pattern=r"^\w[\w .'-]{0,39}$")]
+SystemPrompt = Annotated[Text, Field(min_length=1, max_length=8000)]
+ProviderName = Annotated[Text, Field(max_length=100, description="A configured provider tried first; empty: the chain's order.")]
+ModelName = Annotated[Text, Field(max_length=200, description="The model asked of that provider; empty: its configured one.")]
+Temperature = Annotated[float, Field(ge=0, le=2)]
+ToolNames = Annotated[list[Annotated[Text, Field(min_length=1, max_length=200)]], Field(max_length=200)]
+
+
+class PersonaIn(In):
+    name: PersonaName
+    system_prompt: SystemPrompt
+    provider: ProviderName = ""
+    model: ModelName = ""
+    temperature: Temperature | None = None
+    tools: ToolNames | None = Field(default=None, description="Tool names it may use; null: every tool.")
+
+
+class PersonaPatch(In):
+    name: PersonaName | None = None
+    system_prompt: SystemPrompt | None = None
+    provider: ProviderName | None = None
+    model: ModelName | None = None
+    temperature: Temperature | None = None
+    tools: ToolNames | None = None
+
+
+class PersonaOut(Schema):
+    id: int
+    name: str
+    system_prompt: str
+    provider: str
+    model: str
+    temperature: float | None
+    tools: list[str] | None
+    builtin: bool = Field(description="Built-in personas are shared by everyone and cannot be changed.")
+    created_at: datetime
+    updated_at: datetime
 
 
 class SendOut(Schema):

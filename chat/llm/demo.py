@@ -20,6 +20,8 @@ ZONE = re.compile(r"\bin\s+([A-Za-z_]+(?:/[A-Za-z_]+)*)", re.I)
 CONVERT = re.compile(r"\bconvert\s+(-?[\d.]+)\s*([a-zA-Z°]+)\s+(?:to|in|into)\s+([a-zA-Z°]+)", re.I)
 # A persona's system prompt names it ("You are Skeptic. ...", "You are Captain Arr, a pirate ...").
 PERSONA_NAME = re.compile(r"^\s*You are ([A-Z][\w'-]*(?: [A-Z][\w'-]*){0,3})\b")
+# The note a multi-AI conversation adds to each participant's prompt (chat/personas.py Speaker.instructions).
+OTHERS = re.compile(r"with a person and other AI participants: ([^\n]{1,400}?)\. Their messages start with their name")
 # The persona's voice, from words in its prompt: the first that matches opens every reply.
 VOICES = [
     (re.compile(r"\bpirate", re.I), "Arr!"),
@@ -46,6 +48,11 @@ class DemoModel:
         available = {tool.name for tool in request.tools}
         if last.role == "tool":
             text = self._answer_from_tool(last.content, last.is_error)
+        elif (other := _other_participant(request, last.content)) is not None:
+            text = (
+                f"I read what {other} said. As the offline demo model I can only add my voice to a discussion; "
+                "configure an LLM provider for a real one."
+            )
         else:
             call = self._tool_call_for(last.content, available)
             if call is not None:
@@ -98,6 +105,15 @@ def _voice(request: LLMRequest) -> str:
         return ""
     opening = next((phrase for pattern, phrase in VOICES if pattern.search(system)), "")
     return f"{name.group(1)} here. " + (f"{opening} " if opening else "")
+
+
+def _other_participant(request: LLMRequest, text: str) -> str | None:
+    """In a multi-AI conversation, the participant whose message this is ("Ada: ..."), never acted on as a request."""
+    system = next((m.content for m in request.messages if m.role == "system"), "")
+    listed = OTHERS.search(system)
+    if listed is None:
+        return None
+    return next((name for name in listed.group(1).split(", ") if text.startswith(f"{name}: ")), None)
 
 
 def _arithmetic(text: str) -> str | None:

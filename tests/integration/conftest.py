@@ -1,8 +1,10 @@
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import responses
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from django.db import connections
@@ -20,6 +22,23 @@ def model(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedMo
     settings.LLM_PROVIDERS = scripted_provider_config("FAKE_KEY")
     with serving(ScriptedModel()) as scripted:
         yield scripted
+
+
+@pytest.fixture
+def use_providers(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Configure the chain for one test (chat/testing/providers.py); the settings change rebuilds it and its breakers."""
+    monkeypatch.setenv("LLM_TEST_KEY", "sk-test-key")
+
+    def configure(*providers: dict[str, Any]) -> None:
+        settings.LLM_PROVIDERS = json.dumps(list(providers))
+
+    return configure
+
+
+@pytest.fixture
+def mocked() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,59 +15,11 @@ from openapi_spec_validator import validate
 
 from chat import services, turns
 from chat.models import ApiToken, Conversation, Message
+from chat.testing.api import API, PROBLEM, ApiClient, assert_problem, bearer_client, client_of, patch, post, token_for
 from chat.testing.scripted_model import ScriptedModel, probe_hub
 from chat.testing.socket import connected, receive_frame, receive_turn, reply_text, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-API = "/api/v1"
-PROBLEM = "application/problem+json"
-
-
-@database_sync_to_async
-def token_for(user: Any, name: str = "script") -> str:
-    return services.api_token_create(owner=user, name=name)[1]
-
-
-class ApiClient(AsyncClient):
-    """AsyncClient sending `headers` with every request (AsyncClient's own defaults never reach an ASGI request)."""
-
-    def __init__(self, headers: dict[str, str] | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.always = headers or {}
-
-    def generic(self, *args: Any, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
-        return super().generic(*args, headers={**self.always, **(headers or {})}, **kwargs)
-
-
-async def client_of(user: Any) -> AsyncClient:
-    """A client holding a real session of user (CSRF not enforced, as Django's test client does by default)."""
-    client = AsyncClient()
-    await client.aforce_login(user)
-    return client
-
-
-async def bearer_client(user: Any) -> AsyncClient:
-    return ApiClient(headers={"Authorization": f"Bearer {await token_for(user)}"})
-
-
-async def post(client: AsyncClient, path: str, body: Any = None, **headers: str) -> Any:
-    return await client.post(API + path, json.dumps(body or {}), content_type="application/json", headers=headers)
-
-
-async def patch(client: AsyncClient, path: str, body: Any) -> Any:
-    return await client.patch(API + path, json.dumps(body), content_type="application/json")
-
-
-def assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, (response.status_code, response.content[:300])
-    assert response["Content-Type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status and body["title"] and body["detail"] and body["type"].startswith("urn:chatsite")
-    if code is not None:
-        assert body["code"] == code, body
-    return body
-
 
 async def turn_done(conversation_id: int) -> None:
     """Wait (at most 10 s) for the turn writing a reply in the conversation, if one runs."""
@@ -354,6 +306,7 @@ def all_operations() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("method", "path"), all_operations())
 async def test_every_operation_answers_401_problem_to_an_anonymous_request(method, path):
     url = path.replace("{conversation_id}", "1").replace("{seq}", "1").replace("{token_id}", "1").replace("{call_id}", "x")
+    url = url.replace("{persona_id}", "1")
     response = await AsyncClient().generic(method.upper(), url, "" if method == "get" else "{}", "application/json")
     assert_problem(response, 401, "not_authenticated")
     assert response["WWW-Authenticate"].startswith("Bearer")
@@ -479,6 +432,8 @@ EXPECTED_ROUTES = {
     ("post", "/api/v1/conversations/{conversation_id}/confirmations/{call_id}"),
     ("get", "/api/v1/tokens"), ("post", "/api/v1/tokens"), ("get", "/api/v1/tokens/{token_id}"),
     ("delete", "/api/v1/tokens/{token_id}"), ("get", "/api/v1/providers"), ("get", "/api/v1/me"),
+    ("get", "/api/v1/personas"), ("post", "/api/v1/personas"), ("get", "/api/v1/personas/{persona_id}"),
+    ("patch", "/api/v1/personas/{persona_id}"), ("delete", "/api/v1/personas/{persona_id}"),
 }
 
 
@@ -538,7 +493,8 @@ def test_random_requests_over_the_schema_never_get_a_server_error_and_match_it(u
     client = Client(headers={"Authorization": f"Bearer {secret}"})
     scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 2**63), st.text(max_size=30))
     ids = st.one_of(st.sampled_from([mine.pk, theirs.pk, 0, 1]), st.integers(-3, 2**40), st.text(max_size=6))
-    names = ["title", "name", "allow", "text", "conversation_id", "q", "limit", "offset", "after_seq", "x"]
+    names = ["title", "name", "allow", "text", "conversation_id", "q", "limit", "offset", "after_seq", "x",
+             "system_prompt", "provider", "model", "temperature", "tools", "persona_ids", "rounds"]
 
     @settings(max_examples=int(__import__("os").environ.get("API_FUZZ_EXAMPLES", "150")), deadline=None,
               suppress_health_check=list(HealthCheck), database=None)
@@ -547,6 +503,7 @@ def test_random_requests_over_the_schema_never_get_a_server_error_and_match_it(u
     def one_request(operation: Any, first: Any, second: Any, body: dict[str, Any], query: dict[str, Any]) -> None:
         method, path, spec = operation
         url = path.replace("{conversation_id}", str(first)).replace("{token_id}", str(first))
+        url = url.replace("{persona_id}", str(first))
         url = url.replace("{seq}", str(second)).replace("{call_id}", str(second) or "x")
         params = {k: "" if v is None else str(v) for k, v in query.items()}
         if method == "get":
@@ -568,3 +525,87 @@ def test_random_requests_over_the_schema_never_get_a_server_error_and_match_it(u
     cache.clear()
     assert ApiToken.objects.filter(owner=other_user).count() == 0
     assert Conversation.objects.get(pk=theirs.pk).title == "theirs"
+
+
+# Personas
+
+
+async def test_a_persona_is_created_listed_changed_and_deleted_and_the_built_in_ones_are_listed_first(user):
+    client = await bearer_client(user)
+    created = await post(client, "/personas", {"name": "Captain Arr", "system_prompt": "You are Captain Arr, a pirate.",
+                                               "temperature": 0.7, "tools": ["builtin__calculator"]})
+    assert created.status_code == 201, created.content
+    persona = created.json()
+    assert (persona["name"], persona["temperature"], persona["tools"], persona["builtin"]) == (
+        "Captain Arr", 0.7, ["builtin__calculator"], False)
+
+    listed = (await client.get(f"{API}/personas")).json()
+    assert [(p["name"], p["builtin"]) for p in listed] == [
+        ("Assistant", True), ("Skeptic", True), ("Teacher", True), ("Captain Arr", False)]
+
+    changed = await patch(client, f"/personas/{persona['id']}", {"system_prompt": "You are Captain Arr, a calm pirate."})
+    assert changed.status_code == 200 and changed.json()["system_prompt"].endswith("calm pirate.")
+    assert changed.json()["temperature"] == 0.7  # a PATCH changes only what it names
+    assert (await client.delete(f"{API}/personas/{persona['id']}")).status_code == 204
+    assert_problem(await client.get(f"{API}/personas/{persona['id']}"), 404, "not_found")
+
+
+async def test_persona_mistakes_are_422_naming_the_field(user, settings):
+    client = await bearer_client(user)
+    await post(client, "/personas", {"name": "Mine", "system_prompt": "You are Mine."})
+    cases = [
+        ({"name": "mine", "system_prompt": "x"}, "body.name"),  # taken, in any case
+        ({"name": "Skeptic", "system_prompt": "x"}, "body.name"),  # a built-in's name
+        ({"name": "Other", "system_prompt": "x", "provider": "nowhere"}, "body.provider"),
+        ({"name": "@bad", "system_prompt": "x"}, "body.name"),
+        ({"name": "Hot", "system_prompt": "x", "temperature": 3}, "body.temperature"),
+        ({"name": "Empty", "system_prompt": ""}, "body.system_prompt"),
+    ]
+    for body, field in cases:
+        problem = assert_problem(await post(client, "/personas", body), 422, "invalid")
+        assert field in [error["field"] for error in problem["errors"]], (body, problem)
+
+
+async def test_another_persons_persona_is_404_on_every_verb_and_a_built_in_one_cannot_be_changed(user, other_user):
+    theirs = (await post(await bearer_client(other_user), "/personas", {"name": "Theirs", "system_prompt": "You are Theirs."})).json()
+    client = await bearer_client(user)
+    for request in [
+        client.get(f"{API}/personas/{theirs['id']}"),
+        patch(client, f"/personas/{theirs['id']}", {"name": "Mine now"}),
+        client.delete(f"{API}/personas/{theirs['id']}"),
+        post(client, "/conversations", {"persona_ids": [theirs["id"]]}),
+    ]:
+        response = await request
+        assert response.status_code in (404, 422), response.content
+        assert "Theirs" not in response.content.decode()
+    assert_problem(await client.get(f"{API}/personas/{theirs['id']}"), 404, "not_found")
+    assert "Theirs" not in [p["name"] for p in (await client.get(f"{API}/personas")).json()]
+    skeptic = next(p for p in (await client.get(f"{API}/personas")).json() if p["name"] == "Skeptic")
+    assert_problem(await patch(client, f"/personas/{skeptic['id']}", {"system_prompt": "Agree."}), 403, "builtin")
+    assert_problem(await client.delete(f"{API}/personas/{skeptic['id']}"), 403, "builtin")
+    still = (await client.get(f"{API}/personas/{skeptic['id']}")).json()
+    assert still["system_prompt"].startswith("You are Skeptic.")
+
+
+async def test_a_conversation_started_with_personas_keeps_them_as_they_were(user):
+    client = await bearer_client(user)
+    mine = (await post(client, "/personas", {"name": "Ada", "system_prompt": "You are Ada."})).json()
+    skeptic = next(p for p in (await client.get(f"{API}/personas")).json() if p["name"] == "Skeptic")
+    created = await post(client, "/conversations", {"title": "panel", "persona_ids": [mine["id"], skeptic["id"]]})
+    assert created.status_code == 201, created.content
+    conversation = created.json()
+    assert [(p["name"], p["persona_id"]) for p in conversation["participants"]] == [
+        ("Ada", mine["id"]), ("Skeptic", skeptic["id"])]
+
+    await patch(client, f"/personas/{mine['id']}", {"name": "Ada Two"})
+    await client.delete(f"{API}/personas/{mine['id']}")
+    again = (await client.get(f"{API}/conversations/{conversation['id']}")).json()
+    assert [(p["name"], p["persona_id"]) for p in again["participants"]] == [("Ada", None), ("Skeptic", skeptic["id"])]
+
+    for body, field in [({"persona_ids": [skeptic["id"], skeptic["id"]]}, "body.persona_ids"),
+                        ({"persona_ids": [999999]}, "body.persona_ids")]:
+        problem = assert_problem(await post(client, "/conversations", body), 422, "invalid")
+        assert [e["field"] for e in problem["errors"]] == [field]
+    problem = assert_problem(await post(client, f"/conversations/{conversation['id']}/messages",
+                                        {"text": "go", "rounds": 99}), 422, "invalid")
+    assert problem["errors"][0]["field"] == "body.rounds"

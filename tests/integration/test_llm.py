@@ -8,7 +8,6 @@ test uses the scripted fake server on a loopback port, because only a real socke
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,47 +21,13 @@ from chat.testing import wire
 from chat.testing.cassette import replay
 from chat.testing.clock import FakeTime
 from chat.testing.fake_llm_server import FakeLLMServer, Hold, text_reply
+from chat.testing.providers import ANTHROPIC_URL, BACKUP, OPENAI_URL, PRIMARY, anthropic_text, bodies, openai_text
 from chat.testing.socket import connected, of_type, receive_frame, reply_text, run_turn, send, send_message
 from chat.testing.stored import stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-OPENAI_URL = "https://llm.test/v1/chat/completions"
-ANTHROPIC_URL = "https://anthropic.test/v1/messages"
-PRIMARY = {"name": "primary", "family": "openai", "base_url": "https://llm.test/v1", "model": "gpt-4o-mini",
-           "api_key_env": "LLM_TEST_KEY", "max_retries": 0}
-BACKUP = {"name": "backup", "family": "anthropic", "base_url": "https://anthropic.test/v1",
-          "model": "claude-3-5-haiku-latest", "api_key_env": "LLM_TEST_KEY", "max_retries": 0, "read_timeout": 30}
 CASSETTE = Path(__file__).resolve().parent.parent / "cassettes" / "calculator_openai.json"
-
-
-@pytest.fixture
-def use_providers(settings, monkeypatch):
-    """Configure the chain for one test; the settings change rebuilds it (and its breakers)."""
-    monkeypatch.setenv("LLM_TEST_KEY", "sk-test-key")
-
-    def configure(*providers: dict[str, Any]) -> None:
-        settings.LLM_PROVIDERS = json.dumps(list(providers))
-
-    return configure
-
-
-@pytest.fixture
-def mocked():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-def bodies(mock: responses.RequestsMock, url: str) -> list[dict[str, Any]]:
-    return [json.loads(call.request.body) for call in mock.calls if call.request.url == url]
-
-
-def openai_text(*parts: str) -> str:
-    return wire.openai_sse(wire.openai_text_chunks(parts) + [wire.openai_usage_chunk(30, len(parts))])
-
-
-def anthropic_text(*parts: str) -> str:
-    return wire.anthropic_sse(wire.anthropic_text_events(parts))
 
 
 def final(frames: list[dict[str, Any]]) -> dict[str, Any]:
