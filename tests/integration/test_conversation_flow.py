@@ -14,6 +14,7 @@ from channels.db import database_sync_to_async
 
 from chat import services
 from chat.models import Message
+from chat.testing import wire
 from chat.testing.api import bearer_client, post
 from chat.testing.providers import ANTHROPIC_URL, BACKUP, OPENAI_URL, PRIMARY, anthropic_text, bodies, openai_text
 from chat.testing.socket import connected, of_type, receive_frame, receive_turn, send
@@ -178,3 +179,27 @@ async def test_participants_are_chosen_when_a_conversation_starts_over_the_socke
     assert (refused["code"], refused["client_id"]) == ("invalid_frame", "c2")
     assert "chosen when a conversation starts" in refused["message"]
     assert len(await stored(cid)) == 3
+
+
+async def test_a_participant_sees_the_others_replies_but_not_their_tool_calls_and_only_its_own_tools(
+    user, use_providers, mocked
+):
+    use_providers(PRIMARY)
+    mocked.post(OPENAI_URL, body=wire.openai_sse(
+        wire.openai_tool_call_chunks("call_1", "builtin__calculator", ['{"expression": ', '"6*7"}'])))
+    mocked.post(OPENAI_URL, body=openai_text("It is ", "42."))
+    mocked.post(OPENAI_URL, body=openai_text("Bo ", "checked."))
+    ada, bo = await persona(user, "Ada"), await persona(user, "Bo", tools=[])
+    client, cid = await start_panel(user, ada, bo)
+
+    await follow_and_send(user, client, cid, "What is six sevens?")
+
+    rows = await stored(cid)
+    assert [(m.role, m.speaker) for m in rows] == [
+        ("user", ""), ("assistant", "Ada"), ("tool", "Ada"), ("assistant", "Ada"), ("assistant", "Bo")]
+    ada_first, ada_second, bo_asked = bodies(mocked, OPENAI_URL)
+    assert "builtin__calculator" in {t["function"]["name"] for t in ada_first["tools"]}
+    assert [m["role"] for m in ada_second["messages"]] == ["system", "user", "assistant", "tool"]  # its own call
+    assert "tools" not in bo_asked  # Bo may use no tools
+    assert bo_asked["messages"][1:] == [
+        {"role": "user", "content": "What is six sevens?"}, {"role": "user", "content": "Ada: It is 42."}]
