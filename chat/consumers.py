@@ -96,9 +96,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             assert conversation is not None and message is not None
             await self._follow(conversation.pk)
             if accepted.created_conversation:
+                participants = await database_sync_to_async(selectors.participants_brief)(conversation_id=conversation.pk)
                 await self._send({
                     "type": "conversation.created", "conversation_id": conversation.pk,
-                    "title": conversation.title, "client_id": frame.client_id,
+                    "title": conversation.title, "client_id": frame.client_id, "participants": participants,
                 })
             # Straight to the sender: by the time a group frame arrived it may follow another conversation.
             await self._send(frames.message_created(message))

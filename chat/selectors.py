@@ -89,9 +89,12 @@ def participant_list(*, conversation_id: int) -> list[Participant]:
     return list(Participant.objects.filter(conversation_id=conversation_id).order_by("position"))
 
 
+PARTICIPANT_COLOURS = 6  # chat.css has .participant-0 … .participant-5
+
+
 def participants_brief(*, conversation_id: int) -> list[dict[str, object]]:
     """A conversation's participants as frames and pages show them."""
     return [
-        {"id": p.pk, "name": p.name, "persona_id": p.persona_id}
+        {"id": p.pk, "name": p.name, "persona_id": p.persona_id, "colour": p.pk % PARTICIPANT_COLOURS}
         for p in participant_list(conversation_id=conversation_id)
     ]

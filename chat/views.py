@@ -1,4 +1,5 @@
 import math
+import re
 from typing import Any
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from chat import selectors, services
 from chat.llm import get_llm
+from chat.models import Persona
 
 
 @never_cache  # the page lists the person's conversations: no shared or back-button cache may keep it
@@ -29,10 +31,16 @@ def chat_page(request: HttpRequest, conversation_id: int | None = None) -> HttpR
         "username": request.user.get_username(),
         "conversationUrl": reverse("chat:conversation", args=[0]),
     }
+    participants = selectors.participants_brief(conversation_id=conversation.pk) if conversation else []
+    if conversation is None:
+        services.personas_ensure_builtin()
     context = {
         "conversations": selectors.conversation_list(owner=request.user),
         "conversation": conversation,
         "chat_config": chat_config,
+        "participants": participants,
+        "personas": [] if conversation else selectors.persona_list(owner=request.user),
+        "max_rounds": settings.CHAT_MAX_DISCUSSION_ROUNDS,
     }
     return render(request, "chat/chat.html", context)
 
@@ -68,3 +76,89 @@ def login_locked_out(request: HttpRequest, original_response: Any = None, creden
         "minutes": math.ceil(cooloff.total_seconds() / 60) if cooloff else None,
     }
     return render(request, "registration/locked_out.html", context, status=429)
+
+
+# --- personas -----------------------------------------------------------------------------------
+
+PERSONA_FORM_FIELDS = ("name", "system_prompt", "provider", "model", "temperature")
+
+
+def _persona_fields(post: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """The persona form's fields, cleaned, and the errors a person can fix, by field."""
+    fields: dict[str, Any] = {
+        "name": " ".join(post.get("name", "").split()),
+        "system_prompt": post.get("system_prompt", "").strip(),
+        "provider": post.get("provider", "").strip(),
+        "model": post.get("model", "").strip(),
+    }
+    errors: dict[str, str] = {}
+    if not re.fullmatch(Persona.NAME_PATTERN, fields["name"]):
+        errors["name"] = "Give it a name of up to 40 letters, digits, spaces, . ' or -, starting with a letter or digit."
+    if not fields["system_prompt"] or len(fields["system_prompt"]) > 8000:
+        errors["system_prompt"] = "Write its system prompt (up to 8,000 characters)."
+    if any("\x00" in value for value in fields.values()):
+        errors["name"] = "Text may not contain NUL characters."
+    temperature = post.get("temperature", "").strip()
+    try:
+        fields["temperature"] = float(temperature) if temperature else None
+        if fields["temperature"] is not None and not 0 <= fields["temperature"] <= 2:
+            raise ValueError
+    except ValueError:
+        errors["temperature"] = "A temperature from 0 to 2, or empty for the provider's default."
+    return fields, errors
+
+
+def _personas_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    services.personas_ensure_builtin()
+    return {"personas": selectors.persona_list(owner=request.user), **_providers(), **extra}
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def personas_page(request: HttpRequest) -> HttpResponse:
+    """The personas a person can use; a POST creates one of theirs."""
+    if request.method == "GET":
+        return render(request, "chat/personas.html", _personas_context(request, form={}))
+    fields, errors = _persona_fields(request.POST)
+    if not errors:
+        try:
+            services.persona_create(owner=request.user, **fields)
+        except services.Invalid as exc:
+            errors[exc.field] = exc.message
+    if errors:
+        return render(request, "chat/personas.html", _personas_context(request, form=fields, errors=errors), status=400)
+    return redirect("chat:personas")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def persona_edit(request: HttpRequest, persona_id: int) -> HttpResponse:
+    persona = selectors.persona_get_usable(owner=request.user, persona_id=persona_id)
+    if persona is None or persona.builtin:
+        raise Http404("No such persona of yours.")
+    if request.method == "GET":
+        form = {field: getattr(persona, field) for field in PERSONA_FORM_FIELDS}
+        return render(request, "chat/persona_edit.html", {"persona": persona, "form": form, **_providers()})
+    fields, errors = _persona_fields(request.POST)
+    if not errors:
+        try:
+            services.persona_update(owner=request.user, persona_id=persona_id, **fields)
+        except services.Invalid as exc:
+            errors[exc.field] = exc.message
+    if errors:
+        context = {"persona": persona, "form": fields, "errors": errors, **_providers()}
+        return render(request, "chat/persona_edit.html", context, status=400)
+    return redirect("chat:personas")
+
+
+def _providers() -> dict[str, Any]:
+    from chat.llm.config import provider_names
+
+    return {"providers": provider_names()}
+
+
+@require_POST
+def persona_delete(request: HttpRequest, persona_id: int) -> HttpResponse:
+    if not services.persona_delete(owner=request.user, persona_id=persona_id):
+        raise Http404("No such persona of yours.")
+    return redirect("chat:personas")

@@ -24,6 +24,10 @@ class ChatPage:
         self.messages: Locator = page.get_by_test_id("message")
         self.tool_cards: Locator = page.get_by_test_id("tool-card")
         self.logout_button: Locator = page.get_by_role("button", name="Log out")
+        self.picker: Locator = page.get_by_role("group", name="Who answers")
+        self.rounds: Locator = page.get_by_label("Rounds")
+        self.typing: Locator = page.locator("#typing")
+        self.participants: Locator = page.get_by_test_id("participant")
 
     def open(self, conversation_id: int | None = None) -> ChatPage:
         self.page.goto(f"/c/{conversation_id}/" if conversation_id else "/")
@@ -38,6 +42,19 @@ class ChatPage:
         self.composer.fill(text)
         expect(self.send_button).to_be_enabled()
         self.composer.press("Enter")
+
+    def choose_participants(self, *names: str, rounds: int = 1) -> None:
+        """On a new chat: tick these personas (they answer in the page's order) and set the rounds."""
+        for name in names:
+            self.picker.get_by_label(name, exact=True).check()
+        if rounds != 1:
+            self.rounds.fill(str(rounds))
+
+    def replies_by(self, name: str) -> Locator:
+        return self.page.locator(f'[data-testid="message"][data-role="assistant"][data-participant="{name}"]')
+
+    def author(self, message: Locator) -> Locator:
+        return message.locator(".message-author")
 
     def by_role(self, role: str) -> Locator:
         return self.page.locator(f'[data-testid="message"][data-role="{role}"]')

@@ -24,6 +24,10 @@
     notice: document.getElementById("notice"),
     conversations: document.getElementById("conversation-list"),
     conversationsEmpty: document.getElementById("conversation-list-empty"),
+    participants: document.getElementById("participants"),
+    picker: document.getElementById("persona-picker"),
+    rounds: document.getElementById("rounds"),
+    typing: document.getElementById("typing"),
   };
 
   const state = {
@@ -192,6 +196,7 @@
     if (!text.trim() || state.busy || !connected()) return;
     const clientId = newClientId();
     const frame = { type: "message.send", client_id: clientId, text: text, conversation_id: state.conversationId || null };
+    Object.assign(frame, chosenParticipants());
     const item = renderMessage("user", null, "sending");
     item.body.textContent = text;
     state.pending.set(clientId, { el: item.el, frame: frame });
@@ -274,6 +279,7 @@
 
   function onAssistantStarted(frame) {
     const item = messageItem(frame.seq, "assistant");
+    labelParticipant(item, frame.participant);
     item.text = "";
     item.body.textContent = "";
     item.el.classList.remove("has-tool-calls");
@@ -287,12 +293,15 @@
     // Offsets make a repeated or overlapping delta harmless (docs/protocol.md).
     item.text = item.text.slice(0, frame.offset) + frame.text;
     item.body.textContent = item.text;
+    if (item.text) showTyping(null);
     keepScrolled(stick);
   }
 
   function onAssistantCompleted(frame) {
     const stick = nearBottom();
     const item = messageItem(frame.seq, "assistant");
+    labelParticipant(item, frame.participant);
+    showTyping(null);
     item.text = frame.text || "";
     if (frame.html) {
       item.body.innerHTML = frame.html; // sanitized on the server (chat/rendering.py)
@@ -335,8 +344,54 @@
 
   // The one frame that ends a turn: the composer is free again, whatever the turn's last message was.
   function onTurnFinished(frame) {
+    showTyping(null);
     noteFinal(frame.seq);
     setBusy(state.pending.size > 0);
+  }
+
+  // --- participants (personas) ---------------------------------------------------------------
+  // A conversation started with personas: each reply is labelled with its participant's name and
+  // colour, and "<name> is typing…" shows from `participant.typing` until its first text.
+
+  const PARTICIPANT_COLOURS = 6; // chat.css .participant-0 … .participant-5
+
+  function chosenParticipants() {
+    if (state.conversationId || !dom.picker) return {};
+    const boxes = Array.from(dom.picker.querySelectorAll('input[name="persona"]:checked'));
+    if (boxes.length === 0) return {};
+    const chosen = { persona_ids: boxes.map((box) => Number(box.value)) };
+    const rounds = dom.rounds ? Number(dom.rounds.value) : 1;
+    if (boxes.length > 1 && rounds > 1) chosen.rounds = rounds;
+    return chosen;
+  }
+
+  function labelParticipant(item, participant) {
+    if (!participant) return;
+    const author = item.el.querySelector(".message-author");
+    author.textContent = participant.name;
+    author.className = "message-author participant-chip participant-" + (participant.id % PARTICIPANT_COLOURS);
+    item.el.dataset.participant = participant.name;
+    item.el.setAttribute("aria-label", participant.name + " message");
+  }
+
+  function showTyping(participant) {
+    if (!dom.typing) return;
+    dom.typing.textContent = participant ? participant.name + " is typing…" : "";
+    dom.typing.hidden = !participant;
+  }
+
+  function onParticipantTyping(frame) {
+    showTyping(frame.participant);
+  }
+
+  function showParticipants(participants) {
+    if (!dom.participants || !participants || participants.length === 0) return;
+    dom.participants.replaceChildren(document.createTextNode("With "));
+    participants.forEach((p) => {
+      const chip = el("span", { class: "participant-chip participant-" + (p.id % PARTICIPANT_COLOURS), "data-testid": "participant" }, p.name);
+      dom.participants.appendChild(chip);
+    });
+    dom.participants.hidden = false;
   }
 
   // --- tool cards ----------------------------------------------------------------------------
@@ -440,6 +495,8 @@
     dom.conversationsEmpty.hidden = true;
     markCurrent(link);
     if (frame.title) document.title = frame.title + " · Chat";
+    if (dom.picker) dom.picker.hidden = true; // participants are chosen when a conversation starts
+    showParticipants(frame.participants);
   }
 
   // --- older messages of a long conversation ----------------------------------------------------
@@ -489,6 +546,7 @@
     }
     if (frame.has_earlier || state.earlier.firstSeq === null) showEarlier(frame.first_seq, frame.has_earlier);
     if (frame.title) document.title = frame.title + " · Chat";
+    showParticipants(frame.participants);
     if (frame.last_seq === 0 && state.items.size === 0) {
       dom.empty.textContent = "No messages yet.";
     }
@@ -528,6 +586,7 @@
     "tool.confirmation_requested": onConfirmationRequested,
     "tool.finished": onToolFinished,
     "turn.finished": onTurnFinished,
+    "participant.typing": onParticipantTyping,
     "history.page": onHistoryPage,
     error: onError,
     pong: function () {},
