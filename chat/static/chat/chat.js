@@ -222,6 +222,7 @@
     article.appendChild(el("div", { class: "message-author" }, ROLE_NAMES[role]));
     const body = el("div", { class: "message-body" });
     article.appendChild(body);
+    addMessageCopy(article);
     append(article);
     return { el: article, body: body };
   }
