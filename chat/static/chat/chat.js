@@ -400,13 +400,15 @@
 
   function renderCard(frame) {
     const card = el("article", { class: "tool-card", "data-testid": "tool-card", "data-seq": String(frame.seq), "data-state": "running" });
-    card.setAttribute("aria-label", "Tool call " + frame.name);
+    card.setAttribute("aria-label", "Tool call " + (frame.title || frame.name));
     const bodyId = "tool-body-" + frame.seq;
     const toggle = el("button", { type: "button", class: "tool-toggle", "aria-expanded": "true", "aria-controls": bodyId });
-    toggle.appendChild(el("span", { class: "tool-name" }, frame.name));
+    toggle.appendChild(el("span", { class: "tool-name" }, frame.title || frame.name));
+    toggle.appendChild(el("span", { class: "tool-server" }, frame.server));
     toggle.appendChild(el("span", { class: "tool-state" }, "running"));
     toggle.addEventListener("click", () => toggleCard(card, toggle));
     const body = el("div", { class: "tool-body", id: bodyId });
+    body.appendChild(el("code", { class: "tool-qualified-name" }, frame.name));
     body.appendChild(el("h3", { class: "tool-heading" }, "Arguments"));
     body.appendChild(el("pre", { class: "tool-arguments" }, JSON.stringify(frame.arguments || {}, null, 2)));
     card.appendChild(toggle);
@@ -430,6 +432,21 @@
   function setCardState(card, stateName, label) {
     card.dataset.state = stateName;
     card.querySelector(".tool-state").textContent = label;
+  }
+
+  // How long the call took, beside its state: "85 ms", "2.4 s".
+  function setCardDuration(card, ms) {
+    let span = card.querySelector(".tool-duration");
+    if (typeof ms !== "number") {
+      if (span) span.remove();
+      return;
+    }
+    if (!span) {
+      span = el("span", { class: "tool-duration" });
+      card.querySelector(".tool-state").before(span);
+    }
+    span.textContent = ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(ms < 10000 ? 1 : 0) + " s";
+    span.setAttribute("title", "Duration of the call");
   }
 
   function onToolStarted(frame) {
@@ -465,6 +482,7 @@
     if (confirm) confirm.remove();
     const label = frame.is_error ? (frame.kind && frame.kind !== "error" ? "error: " + frame.kind : "error") : "done";
     setCardState(card, frame.is_error ? "error" : "done", label);
+    setCardDuration(card, frame.duration_ms);
     let result = card.querySelector(".tool-result");
     if (!result) {
       card.querySelector(".tool-body").appendChild(el("h3", { class: "tool-heading" }, frame.is_error ? "Error" : "Result"));
