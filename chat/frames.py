@@ -66,11 +66,11 @@ def tool_finished(message: Message) -> dict[str, Any]:
         "result": message.content,
         "is_error": message.is_error,
         "kind": message.tool_outcome or ("error" if message.is_error else "result"),
-        "duration_ms": _duration_ms(message),
+        "duration_ms": duration_ms(message),
     }
 
 
-def _duration_ms(message: Message) -> int | None:
+def duration_ms(message: Message) -> int | None:
     """From the call's start (its message was created) to its end (the last write of its outcome)."""
     if message.created_at is None or message.updated_at is None:
         return None

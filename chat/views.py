@@ -28,11 +28,13 @@ def chat_page(request: HttpRequest, conversation_id: int | None = None) -> HttpR
         "llm": {"label": getattr(llm, "label", "LLM"), "offline": bool(getattr(llm, "offline", False))},
         "username": request.user.get_username(),
         "conversationUrl": reverse("chat:conversation", args=[0]),
+        "exportUrl": reverse("api-v1:export_conversation", args=[0]),
     }
     context = {
         "conversations": selectors.conversation_list(owner=request.user),
         "conversation": conversation,
         "chat_config": chat_config,
+        "export_formats": [("md", "Markdown"), ("json", "JSON")],
     }
     return render(request, "chat/chat.html", context)
 

@@ -515,6 +515,18 @@
     dom.conversationsEmpty.hidden = true;
     markCurrent(link);
     if (frame.title) document.title = frame.title + " · Chat";
+    showExport(frame.conversation_id);
+  }
+
+  // --- export links (the API's export, with this page's session) --------------------------------
+
+  function showExport(id) {
+    const group = document.getElementById("conversation-export");
+    if (!group) return;
+    group.querySelectorAll("a[data-format]").forEach((link) => {
+      link.href = config.exportUrl.replace("/0/", "/" + id + "/") + "?format=" + link.dataset.format;
+    });
+    group.hidden = false;
   }
 
   // --- older messages of a long conversation ----------------------------------------------------
