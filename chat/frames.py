@@ -7,6 +7,7 @@ from typing import Any
 from chat.models import Message
 from chat.rendering import render_markdown
 from chat.tools.base import NAME_SEPARATOR
+from chat.tools.titles import tool_title
 
 
 def _base(message: Message, kind: str) -> dict[str, Any]:
@@ -64,6 +65,7 @@ def tool_started(message: Message, kind: str = "tool.started", **extra: Any) -> 
         **_base(message, kind),
         "call_id": message.tool_call_id,
         "name": message.tool_name,
+        "title": tool_title(message.tool_name),
         "server": server,
         "tool": tool,
         "arguments": message.tool_arguments,
@@ -78,7 +80,15 @@ def tool_finished(message: Message) -> dict[str, Any]:
         "result": message.content,
         "is_error": message.is_error,
         "kind": message.tool_outcome or ("error" if message.is_error else "result"),
+        "duration_ms": duration_ms(message),
     }
+
+
+def duration_ms(message: Message) -> int | None:
+    """From the call's start (its message was created) to its end (the last write of its outcome)."""
+    if message.created_at is None or message.updated_at is None:
+        return None
+    return max(0, round((message.updated_at - message.created_at).total_seconds() * 1000))
 
 
 def turn_finished(conversation_id: int, seq: int, status: str, error: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -177,9 +177,11 @@ def message_create(*, conversation_id: int, role: str, **fields: Any) -> Message
     raise IntegrityError(f"Could not allocate a sequence number in conversation {conversation_id}")
 
 
-def message_update(*, message_id: int, **fields: Any) -> None:
-    """Save fields of a message (content as it grows, final status, usage) in one UPDATE."""
-    Message.objects.filter(pk=message_id).update(updated_at=timezone.now(), **fields)
+def message_update(*, message_id: int, **fields: Any) -> datetime:
+    """Save fields of a message (content as it grows, final status, usage) in one UPDATE; returns its updated_at."""
+    now = timezone.now()
+    Message.objects.filter(pk=message_id).update(updated_at=now, **fields)
+    return now
 
 
 def message_contents_save(contents: dict[int, str]) -> None:

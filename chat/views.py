@@ -30,6 +30,7 @@ def chat_page(request: HttpRequest, conversation_id: int | None = None) -> HttpR
         "llm": {"label": getattr(llm, "label", "LLM"), "offline": bool(getattr(llm, "offline", False))},
         "username": request.user.get_username(),
         "conversationUrl": reverse("chat:conversation", args=[0]),
+        "exportUrl": reverse("api-v1:export_conversation", args=[0]),
     }
     participants = selectors.participants_brief(conversation_id=conversation.pk) if conversation else []
     if conversation is None:
@@ -41,6 +42,7 @@ def chat_page(request: HttpRequest, conversation_id: int | None = None) -> HttpR
         "participants": participants,
         "personas": [] if conversation else selectors.persona_list(owner=request.user),
         "max_rounds": settings.CHAT_MAX_DISCUSSION_ROUNDS,
+        "export_formats": [("md", "Markdown"), ("json", "JSON")],
     }
     return render(request, "chat/chat.html", context)
 

@@ -52,7 +52,7 @@ def test_a_tool_card_collapses_and_expands_with_its_button(chat: ChatPage, fake_
     fake_llm.script(tool_call_reply("builtin__calculator", {"expression": "2+2"}), text_reply("4"))
     chat.send("what is 2+2")
     card = chat.tool_card("builtin__calculator")
-    toggle = card.get_by_role("button", name="builtin__calculator")
+    toggle = card.get_by_role("button", name="Calculator")
     expect(toggle).to_have_attribute("aria-expanded", "true")
     expect(card.get_by_text('"expression": "2+2"')).to_be_visible()
 

@@ -1,15 +1,15 @@
-"""Conversations: list (newest first, title search), create, retrieve, rename, delete."""
+"""Conversations: list (newest first, title search), create, retrieve, rename, delete, export."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from channels.db import database_sync_to_async
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 from pydantic import Field
 
-from chat import selectors, services
+from chat import export, selectors, services
 from chat.api.errors import Problem
 from chat.api.personas import invalid
 from chat.api.schemas import ConversationCreate, ConversationOut, ConversationPage, ConversationRename, In
@@ -17,6 +17,10 @@ from chat.models import Conversation
 from chat.services import Outcome
 
 router = Router(tags=["conversations"])
+
+
+class ExportQuery(In):
+    format: Literal["md", "json"] = Field(default="json", description="md: Markdown for people; json: every field.")
 
 
 class ListQuery(In):
@@ -86,3 +90,19 @@ async def delete_conversation(request: HttpRequest, conversation_id: int) -> Htt
     if outcome is Outcome.BUSY:
         raise Problem(409, "A reply is being written in this conversation; stop it first.", code="busy")
     return HttpResponse(status=204)
+
+
+@router.get(
+    "/{int:conversation_id}/export", response={200: None}, summary="Download a conversation as Markdown or JSON",
+    description="Every stored message in seq order with its timestamps, tool calls and their results, as an "
+                "attachment (`text/markdown` or `application/json`).",
+)
+async def export_conversation(request: HttpRequest, conversation_id: int, query: Query[ExportQuery]) -> HttpResponse:
+    exported = await database_sync_to_async(export.conversation_export)(
+        owner=request.auth, conversation_id=conversation_id, fmt=query.format
+    )
+    if exported is None:
+        raise Problem(404, "No such conversation.")
+    response = HttpResponse(exported.body, content_type=exported.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
+    return response

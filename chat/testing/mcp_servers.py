@@ -76,7 +76,7 @@ def probe_server(name: str = "probe", *, allow_crash: bool = False) -> tuple[MCP
     server = MCPServer(name, instructions="A test server. Every call is recorded.")
     probe = Probe()
 
-    @server.tool()
+    @server.tool(title="Echo text")
     def echo(text: str, times: int = 1) -> str:
         """Return text repeated `times` times."""
         probe.record("echo", text=text, times=times)

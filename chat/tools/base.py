@@ -22,6 +22,7 @@ class HubTool:
     server: str
     tool: str
     confirm: bool = False
+    title: str = ""  # the MCP tool's human title, when its server gives one
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from chat import calc, offloop
 # daemons and outlive daphne's loop, so the process would hang on SIGTERM.
 server = MCPServer("builtin", instructions="Calculator, clock and unit conversion. Offline and side-effect free.")
 
-@server.tool()
+@server.tool(title="Calculator")
 async def calculator(expression: str) -> str:
     """Evaluate an arithmetic expression such as "12*7" or "(2+3)^2 / sqrt(16)".
 
@@ -30,7 +30,7 @@ async def calculator(expression: str) -> str:
         raise ToolError(f"The calculation was stopped: it {exc}.") from None
 
 
-@server.tool()
+@server.tool(title="Clock")
 async def current_time(timezone: str = "UTC") -> str:
     """The current date and time in an IANA time zone such as "Europe/Paris" or "UTC"."""
     try:
@@ -79,7 +79,7 @@ def convert(value: float, from_unit: str, to_unit: str) -> float:
     raise ToolError(f"Cannot convert {from_unit!r} to {to_unit!r}. Known units: {', '.join(known)}.")
 
 
-@server.tool()
+@server.tool(title="Unit converter")
 async def convert_units(value: float, from_unit: str, to_unit: str) -> str:
     """Convert a value between units of length, mass, volume, time or temperature (e.g. 5 km to mi)."""
     if not math.isfinite(value):

@@ -19,6 +19,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from chat.llm.base import ToolSpec
+from chat.tools import titles
 from chat.tools.base import NAME_SEPARATOR, HubTool, ToolResult
 from chat.tools.config import ServerConfig, load_servers, memory_server
 from chat.tools.connection import Connection, ServerUnavailable
@@ -166,7 +167,11 @@ class Hub:
     @staticmethod
     def _hub_tool(config: ServerConfig, tool: types.Tool) -> HubTool:
         spec = ToolSpec(model_facing_name(config.name, tool.name), tool.description or "", input_schema(tool))
-        return HubTool(spec=spec, server=config.name, tool=tool.name, confirm=config.needs_confirmation(tool.name))
+        title = tool.title or (tool.annotations.title if tool.annotations else None) or ""
+        titles.remember(spec.name, title)
+        return HubTool(
+            spec=spec, server=config.name, tool=tool.name, confirm=config.needs_confirmation(tool.name), title=title
+        )
 
     async def _call(self, server: _Server, tool: HubTool, arguments: dict[str, Any]) -> ToolResult:
         deadline = server.config.timeout_for(tool.tool)

@@ -23,7 +23,8 @@ async def create(conversation_id: int, **fields: Any) -> Message:
 
 async def update(message: Message, **fields: Any) -> None:
     # Shielded: a stop arriving mid-write must not lose the write that records the stop.
-    await asyncio.shield(database_sync_to_async(services.message_update)(message_id=message.pk, **fields))
+    # The in-memory updated_at follows the row: a tool card's duration is computed from it (chat/frames.py).
+    message.updated_at = await asyncio.shield(database_sync_to_async(services.message_update)(message_id=message.pk, **fields))
 
 
 async def save_text(message: Message, text: str) -> None:

@@ -68,6 +68,10 @@ class ChatPage:
     def body(self, message: Locator) -> Locator:
         return message.locator(".message-body")
 
+    def code_block(self, within: Locator, language: str) -> Locator:
+        """A code block: a header with its language and a copy button, then the code."""
+        return within.get_by_role("group", name=f"{language} code")
+
     def tool_card(self, name: str) -> Locator:
         return self.tool_cards.filter(has_text=name)
 

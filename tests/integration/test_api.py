@@ -425,7 +425,7 @@ async def test_cors_preflight_is_allowed_for_a_listed_origin_only_and_only_on_th
 EXPECTED_ROUTES = {
     ("get", "/api/v1/conversations"), ("post", "/api/v1/conversations"),
     ("get", "/api/v1/conversations/{conversation_id}"), ("patch", "/api/v1/conversations/{conversation_id}"),
-    ("delete", "/api/v1/conversations/{conversation_id}"),
+    ("delete", "/api/v1/conversations/{conversation_id}"), ("get", "/api/v1/conversations/{conversation_id}/export"),
     ("get", "/api/v1/conversations/{conversation_id}/messages"), ("post", "/api/v1/conversations/{conversation_id}/messages"),
     ("get", "/api/v1/conversations/{conversation_id}/messages/{seq}"), ("post", "/api/v1/messages"),
     ("post", "/api/v1/conversations/{conversation_id}/stop"),

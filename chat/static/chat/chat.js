@@ -227,6 +227,7 @@
     article.appendChild(el("div", { class: "message-author" }, ROLE_NAMES[role]));
     const body = el("div", { class: "message-body" });
     article.appendChild(body);
+    addMessageCopy(article);
     append(article);
     return { el: article, body: body };
   }
@@ -305,6 +306,7 @@
     item.text = frame.text || "";
     if (frame.html) {
       item.body.innerHTML = frame.html; // sanitized on the server (chat/rendering.py)
+      decorateCodeBlocks(item.body);
     } else {
       item.body.textContent = item.text;
     }
@@ -394,17 +396,74 @@
     dom.participants.hidden = false;
   }
 
+  // --- copy buttons and code blocks ----------------------------------------------------------
+  // Labels are drawn from data-label by CSS, so a message's text (what a person reads and copies) stays its own.
+
+  const COPIED_MS = 2000;
+
+  function copyButton(name, getText) {
+    const button = el("button", { type: "button", class: "copy-button", "aria-label": name, "data-label": "Copy" });
+    button.addEventListener("click", () => copyToClipboard(button, name, getText()));
+    return button;
+  }
+
+  function copyToClipboard(button, name, text) {
+    if (!navigator.clipboard) return;
+    navigator.clipboard.writeText(text).then(
+      () => flashLabel(button, name, "Copied"),
+      () => flashLabel(button, name, "Copy failed")
+    );
+  }
+
+  function flashLabel(button, name, label) {
+    button.dataset.label = label;
+    button.setAttribute("aria-label", label);
+    window.clearTimeout(button.flashTimer);
+    button.flashTimer = window.setTimeout(() => {
+      button.dataset.label = "Copy";
+      button.setAttribute("aria-label", name);
+    }, COPIED_MS);
+  }
+
+  // The message's own text: the markdown of a reply, the words of a person's message.
+  function addMessageCopy(article) {
+    const actions = el("div", { class: "message-actions" });
+    actions.appendChild(copyButton("Copy message", () => {
+      const item = article.dataset.seq ? state.items.get(Number(article.dataset.seq)) : null;
+      return item ? item.text : article.querySelector(".message-body").textContent;
+    }));
+    article.appendChild(actions);
+  }
+
+  // Each highlighted block (chat/rendering.py) gets a header: its language and a copy button.
+  function decorateCodeBlocks(body) {
+    body.querySelectorAll("pre > code").forEach((code) => {
+      const pre = code.parentNode;
+      const language = Array.from(code.classList).find((name) => name.startsWith("language-"));
+      const label = language ? language.slice("language-".length) : "text";
+      const block = el("div", { class: "code-block", role: "group", "aria-label": label + " code" });
+      const header = el("div", { class: "code-header" });
+      header.appendChild(el("span", { class: "code-language" }, label));
+      header.appendChild(copyButton("Copy code", () => code.textContent));
+      pre.parentNode.insertBefore(block, pre);
+      block.appendChild(header);
+      block.appendChild(pre);
+    });
+  }
+
   // --- tool cards ----------------------------------------------------------------------------
 
   function renderCard(frame) {
     const card = el("article", { class: "tool-card", "data-testid": "tool-card", "data-seq": String(frame.seq), "data-state": "running" });
-    card.setAttribute("aria-label", "Tool call " + frame.name);
+    card.setAttribute("aria-label", "Tool call " + (frame.title || frame.name));
     const bodyId = "tool-body-" + frame.seq;
     const toggle = el("button", { type: "button", class: "tool-toggle", "aria-expanded": "true", "aria-controls": bodyId });
-    toggle.appendChild(el("span", { class: "tool-name" }, frame.name));
+    toggle.appendChild(el("span", { class: "tool-name" }, frame.title || frame.name));
+    toggle.appendChild(el("span", { class: "tool-server" }, frame.server));
     toggle.appendChild(el("span", { class: "tool-state" }, "running"));
     toggle.addEventListener("click", () => toggleCard(card, toggle));
     const body = el("div", { class: "tool-body", id: bodyId });
+    body.appendChild(el("code", { class: "tool-qualified-name" }, frame.name));
     body.appendChild(el("h3", { class: "tool-heading" }, "Arguments"));
     body.appendChild(el("pre", { class: "tool-arguments" }, JSON.stringify(frame.arguments || {}, null, 2)));
     card.appendChild(toggle);
@@ -428,6 +487,21 @@
   function setCardState(card, stateName, label) {
     card.dataset.state = stateName;
     card.querySelector(".tool-state").textContent = label;
+  }
+
+  // How long the call took, beside its state: "85 ms", "2.4 s".
+  function setCardDuration(card, ms) {
+    let span = card.querySelector(".tool-duration");
+    if (typeof ms !== "number") {
+      if (span) span.remove();
+      return;
+    }
+    if (!span) {
+      span = el("span", { class: "tool-duration" });
+      card.querySelector(".tool-state").before(span);
+    }
+    span.textContent = ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(ms < 10000 ? 1 : 0) + " s";
+    span.setAttribute("title", "Duration of the call");
   }
 
   function onToolStarted(frame) {
@@ -463,6 +537,7 @@
     if (confirm) confirm.remove();
     const label = frame.is_error ? (frame.kind && frame.kind !== "error" ? "error: " + frame.kind : "error") : "done";
     setCardState(card, frame.is_error ? "error" : "done", label);
+    setCardDuration(card, frame.duration_ms);
     let result = card.querySelector(".tool-result");
     if (!result) {
       card.querySelector(".tool-body").appendChild(el("h3", { class: "tool-heading" }, frame.is_error ? "Error" : "Result"));
@@ -497,6 +572,18 @@
     if (frame.title) document.title = frame.title + " · Chat";
     if (dom.picker) dom.picker.hidden = true; // participants are chosen when a conversation starts
     showParticipants(frame.participants);
+    showExport(frame.conversation_id);
+  }
+
+  // --- export links (the API's export, with this page's session) --------------------------------
+
+  function showExport(id) {
+    const group = document.getElementById("conversation-export");
+    if (!group) return;
+    group.querySelectorAll("a[data-format]").forEach((link) => {
+      link.href = config.exportUrl.replace("/0/", "/" + id + "/") + "?format=" + link.dataset.format;
+    });
+    group.hidden = false;
   }
 
   // --- older messages of a long conversation ----------------------------------------------------
