@@ -18,7 +18,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import frames, services
+from chat import frames, metrics, services
 from chat.models import Message
 from chat.turns import control
 from chat.turns.fanout import publish
@@ -59,10 +59,11 @@ async def accept(
         lease_seconds=settings.CHAT_TURN_LEASE_SECONDS, max_replies=settings.CHAT_MAX_CONCURRENT_REPLIES,
     ))
     try:
-        accepted = await asyncio.shield(accepting)
+        accepted = await metrics.db_save("accept", asyncio.shield(accepting))
     except asyncio.CancelledError:
         accepting.add_done_callback(start_if_created)
         raise
+    metrics.message_send(accepted.outcome)
     if accepted.outcome not in (services.Outcome.CREATED, services.Outcome.RESENT):
         return accepted
     try:
@@ -139,6 +140,7 @@ class Turn:
         if self._desk is not None:
             with contextlib.suppress(Exception):
                 await self._desk.leave(self.conversation_id)
+        rounds.meter.finished(rounds.status)
         await publish(
             self.conversation_id, frames.turn_finished(self.conversation_id, rounds.last_seq, rounds.status, rounds.error)
         )

@@ -13,6 +13,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from chat import metrics
 from chat.frames import assistant_completed, assistant_delta, assistant_started, tool_finished, tool_started
 from chat.llm import get_llm
 from chat.llm.base import Finish, LLMError, LLMRequest, Started, TextDelta, ToolCall
@@ -46,6 +47,7 @@ class Rounds:
         self.error = ""
         self.last_seq = first_reply.seq
         self.ending: asyncio.Future[None] | None = None  # the end being stored (end_current)
+        self.meter = metrics.TurnMeter()
 
     async def run(self) -> None:
         try:
@@ -76,6 +78,7 @@ class Rounds:
                 tool_outcome="stopped" if status == Message.Status.STOPPED else "error",
             )
             self.last_seq = message.seq
+            metrics.message_stored(message.role, status)
             await publish(self.conversation_id, tool_finished(message))
 
     def snapshot(self) -> list[dict[str, Any]]:
@@ -101,8 +104,10 @@ class Rounds:
         )
         self.tools = {tool.spec.name: tool for tool in tools}
         calls: list[ToolCall] = []
+        self.meter.stream_started()
         try:
             async for event in get_llm().stream(LLMRequest(history, [tool.spec for tool in tools])):
+                self.meter.saw(event)
                 if isinstance(event, TextDelta) and event.text:
                     self.text.add(event.text)
                     self.saver.note(self.text.text)
@@ -115,6 +120,7 @@ class Rounds:
         except LLMError as exc:
             await self.end_current(Message.Status.FAILED, exc.message)
             return []
+        self.meter.stream_ended(message.usage)
         message.tool_calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
         await self.end_current(Message.Status.COMPLETE, "")
         return calls
@@ -130,7 +136,7 @@ class Rounds:
             if tool is not None and tool.confirm and not await self._confirmed(message):
                 result = ToolResult("The call was declined by the user.", is_error=True, kind="declined")
             else:
-                result = await get_hub().call(call.name, call.arguments)
+                result = await metrics.tool_call(tool, get_hub().call(call.name, call.arguments))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -199,6 +205,7 @@ class Rounds:
             message, content=message.content, status=message.status, error=message.error, is_error=message.is_error,
             tool_outcome=message.tool_outcome,
         )
+        metrics.message_stored(message.role, status)
         await publish(self.conversation_id, tool_finished(message))
 
     async def _end_assistant(self, message: Message, status: str, error: str) -> None:
@@ -214,6 +221,7 @@ class Rounds:
             message, content=message.content, status=status, error=error, tool_calls=message.tool_calls,
             provider=message.provider, model=message.model, usage=message.usage,
         )
+        metrics.message_stored(message.role, status)
         await publish(self.conversation_id, assistant_completed(message))
 
     async def _fail_new(self, reason: str) -> None:
