@@ -20,7 +20,7 @@ Key = tuple[str, frozenset[tuple[str, str]]]
 class Answer:
     status: int
     headers: dict[str, str]
-    body: str
+    body: str = field(repr=False)
 
 
 async def get_metrics(token: str | None = None, address: str = "127.0.0.1", timeout: float = 10) -> Answer:
@@ -60,7 +60,7 @@ async def scrape(token: str) -> Scrape:
 class Scrape:
     """Every sample of one exposition, by sample name (`chat_frames_in_total`, `..._count`) and labels."""
 
-    samples: dict[Key, float] = field(default_factory=dict)
+    samples: dict[Key, float] = field(default_factory=dict, repr=False)
 
     @classmethod
     def parse(cls, text: str) -> Scrape:
