@@ -8,10 +8,11 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import llm, session_watch, tools  # noqa: F401  (session_watch connects its signal receiver)
+        from chat import llm, metrics, session_watch, tools  # noqa: F401  (session_watch connects its signal receiver)
 
         llm.check_configuration()
         tools.check_configuration()
+        metrics.check_configuration()
         setting_changed.connect(_forget_built_layers, dispatch_uid="chat-reset-layers")
         post_migrate.connect(_create_cache_table, sender=self, dispatch_uid="chat-create-cache-table")
 

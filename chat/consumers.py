@@ -13,7 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from chat import frames, protocol, ratelimit, selectors, services, session_watch, turns
+from chat import frames, metrics, protocol, ratelimit, selectors, services, session_watch, turns
 from chat.models import Message
 from chat.protocol import ClientError, ErrorCode
 from chat.services import Outcome
@@ -46,6 +46,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=4401)
             return
+        metrics.socket_opened(self.channel_name)
         await self.accept()
         if not await self.socket_slot.acquire():
             # Accepted first so the page can say why: a refused handshake reaches it as a bare 1006.
@@ -57,6 +58,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         turns.ensure_sweeper()
 
     async def disconnect(self, code: int) -> None:
+        metrics.socket_closed(self.channel_name, code)
         await self.session_watch.stop()
         await self.socket_slot.release()
         await self._follow(None)
@@ -75,6 +77,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 text_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES, max_text_chars=settings.CHAT_MAX_MESSAGE_CHARS
             )
             client_id = getattr(frame, "client_id", None)
+            metrics.frame_in(frame.type)
             await getattr(self, "on_" + frame.type.replace(".", "_"))(frame)
         except ClientError as exc:
             await self._send(
@@ -200,6 +203,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         elif frame["type"] == "assistant.completed":
             self.delivered.pop(seq, None)
             self.resyncing.discard(seq)
+        metrics.relayed(event)
         await self._send(frame)
 
     async def _resync(self, seq: int) -> None:
@@ -228,6 +232,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _send(self, frame: dict[str, Any]) -> None:
         with contextlib.suppress(*SOCKET_GONE):  # closing or dropped: nobody is left to read it
             await self.send(text_data=json.dumps(frame))
+            metrics.frame_out(frame)
 
 
 def _leased(conversation: Any) -> bool:

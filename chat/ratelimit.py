@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
+from chat import metrics
 from chat.protocol import ClientError, ErrorCode
 
 TOO_MANY_SOCKETS_CODE = 4429
@@ -49,6 +50,7 @@ async def check_message(user: Any, client_id: str | None) -> None:
     limit, window = int(settings.CHAT_RATE_LIMIT_MESSAGES), float(settings.CHAT_RATE_LIMIT_WINDOW_SECONDS)
     retry_after = await database_sync_to_async(_hit)(f"chat:rate:messages:{user.pk}", limit, window)
     if retry_after is not None:
+        metrics.rate_limited("messages")
         seconds = math.ceil(retry_after)
         raise ClientError(
             ErrorCode.RATE_LIMITED,
@@ -63,6 +65,7 @@ def check_api_write(user: Any) -> None:
     limit = int(settings.API_RATE_LIMIT_PER_MINUTE)
     retry_after = _hit(f"chat:rate:api:{user.pk}", limit, 60.0)
     if retry_after is not None:
+        metrics.rate_limited("api")
         seconds = math.ceil(retry_after)
         raise ClientError(
             ErrorCode.RATE_LIMITED,
@@ -80,6 +83,7 @@ async def check_replay(user: Any) -> None:
     limit = int(settings.CHAT_REPLAYS_PER_MINUTE)
     retry_after = await database_sync_to_async(_hit)(f"chat:rate:replays:{user.pk}", limit, 60.0)
     if retry_after is not None:
+        metrics.rate_limited("replays")
         seconds = math.ceil(retry_after)
         raise ClientError(
             ErrorCode.RATE_LIMITED,
@@ -116,6 +120,7 @@ class SocketSlot:
 
     def refusal(self) -> dict[str, Any]:
         limit = int(settings.CHAT_MAX_SOCKETS_PER_PERSON)
+        metrics.rate_limited("sockets")
         return {
             "code": ErrorCode.RATE_LIMITED,
             "message": f"Too many open chat tabs: at most {limit}. Close one; this tab will reconnect by itself.",

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from chat import personas
+from chat import metrics, personas
 from chat.models import ApiToken, Conversation, Message, Participant, Persona
 
 TITLE_CHARS = 60
@@ -300,11 +300,12 @@ def _interrupt(conversation_id: int) -> list[int]:
     streaming = Message.objects.filter(conversation_id=conversation_id, status=Message.Status.STREAMING)
     ids = list(streaming.values_list("pk", flat=True))
     now, failed = timezone.now(), Message.Status.FAILED
-    Message.objects.filter(pk__in=ids, role=Message.Role.TOOL).update(
+    tools = Message.objects.filter(pk__in=ids, role=Message.Role.TOOL).update(
         status=failed, error=INTERRUPTED, content=INTERRUPTED.capitalize() + ".", is_error=True,
         tool_outcome="interrupted", updated_at=now,
     )
-    Message.objects.filter(pk__in=ids).exclude(role=Message.Role.TOOL).update(status=failed, error=INTERRUPTED, updated_at=now)
+    others = Message.objects.filter(pk__in=ids).exclude(role=Message.Role.TOOL).update(status=failed, error=INTERRUPTED, updated_at=now)
+    transaction.on_commit(lambda: metrics.messages_interrupted(tools, others))
     return ids
 
 

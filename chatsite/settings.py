@@ -1,5 +1,6 @@
 """All configuration comes from the environment, read here and nowhere else."""
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -209,8 +210,8 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS e
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-# Probes often come over plain HTTP from inside the network: answer them rather than redirect.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Probes and scrapers often come over plain HTTP from inside the network: answer them rather than redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     # Only behind a proxy that sets this header itself: HSTS and secure redirects need is_secure().
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -279,6 +280,18 @@ if CHAT_MAX_PARTICIPANTS < 1 or CHAT_MAX_DISCUSSION_ROUNDS < 1:
 READY_CHECK_SECONDS = env.float("READY_CHECK_SECONDS", default=2.0)
 if not READY_CHECK_SECONDS > 0:
     raise ImproperlyConfigured("READY_CHECK_SECONDS must be a positive number of seconds.")
+
+# /metrics (chat/metrics_view.py, docs/operations.md): each configured check must pass; with neither, 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOW_FROM = env.list("METRICS_ALLOW_FROM", default=[])
+for _entry in METRICS_ALLOW_FROM:
+    try:
+        ipaddress.ip_network(_entry.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"METRICS_ALLOW_FROM: {_entry!r} is not an address or network (10.0.0.0/8, ::1)") from None
+# Several server processes: each writes its metrics here and a scrape of any one sums them. It must be in
+# the processes' environment before they start (prometheus_client reads it when it loads); chat/apps.py checks.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 
 # LLM providers (docs/configuration.md). Empty means the offline demo model.
 LLM_PROVIDERS = env.str("LLM_PROVIDERS", default="")

@@ -1,4 +1,13 @@
 import pytest
+from django.test import override_settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hasher():
+    """PBKDF2 costs ~0.3 s per user a test creates, and no test needs a strong hash. Test settings only:
+    the e2e suite's server verifies passwords with the site's own hashers, so it keeps them."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from chat import metrics
+
 log = logging.getLogger(__name__)
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
@@ -32,6 +34,7 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_at = 0.0
         self._probing = False
+        metrics.breaker_state(name, CLOSED)
 
     def allow(self) -> bool:
         """May a request go to this provider now? In HALF_OPEN only one probe at a time."""
@@ -66,4 +69,5 @@ class CircuitBreaker:
         log.warning(
             "LLM provider %s circuit %s -> %s (%d consecutive failures)", self.name, self.state, state, self.failures
         )
+        metrics.breaker_transition(self.name, self.state, state)
         self.state = state

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from chat import metrics
 from chat.llm.base import Finish, LLMError, LLMEvent, LLMRequest, Started
 from chat.llm.breaker import CircuitBreaker
 from chat.llm.config import ProviderConfig
@@ -65,6 +66,7 @@ class ProviderChain:
         """Started(provider that answered, model), then that provider's events; LLMError if none could."""
         failures: list[str] = []
         for provider, asked in self._order(request):
+            metrics.fallback(provider.name, failures)
             try:
                 opened = await self._open(provider, asked)
             except ProviderError as exc:
@@ -109,15 +111,18 @@ class ProviderChain:
         """One HTTP request, read up to its first content event."""
         breaker = self.breakers[provider.name]
         if not breaker.allow():
+            metrics.provider_request(provider.name, "circuit_open")
             raise ProviderError("circuit open, skipped", retryable=False)
         stream = provider.stream(request)
         try:
             async for event in stream:
                 if not isinstance(event, Started):
                     breaker.record_success()
+                    metrics.provider_request(provider.name, "ok")
                     return _Opened(stream, event)
             raise ProviderError("empty stream")
         except BaseException as exc:
+            metrics.provider_failed(provider.name, exc)
             await stream.aclose()  # type: ignore[attr-defined]
             if isinstance(exc, ProviderError) and exc.transient:
                 breaker.record_failure()

@@ -9,6 +9,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
+from chat import metrics
 from chat.frames import assistant_delta
 from chat.models import Message
 
@@ -21,8 +22,8 @@ def conversation_group(conversation_id: int) -> str:
 
 async def publish(conversation_id: int, frame: dict[str, Any], *, skip: str = "") -> None:
     """Send a frame to every socket following the conversation but `skip` (a channel already sent it)."""
-    event = {"type": "chat.frame", "frame": frame, "skip": skip}
-    await get_channel_layer().group_send(conversation_group(conversation_id), event)
+    event = {"type": "chat.frame", "frame": frame, "skip": skip, "at": metrics.stamp()}
+    await metrics.layer_publish(get_channel_layer().group_send(conversation_group(conversation_id), event))
 
 
 class LoopLag:

@@ -18,7 +18,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import frames, services
+from chat import frames, metrics, services
 from chat.models import Message
 from chat.personas import Speaker
 from chat.turns import control
@@ -61,10 +61,11 @@ async def accept(
         persona_ids=persona_ids, rounds=rounds,
     ))
     try:
-        accepted = await asyncio.shield(accepting)
+        accepted = await metrics.db_save("accept", asyncio.shield(accepting))
     except asyncio.CancelledError:
         accepting.add_done_callback(start_if_created)
         raise
+    metrics.message_send(accepted.outcome)
     if accepted.outcome not in (services.Outcome.CREATED, services.Outcome.RESENT):
         return accepted
     try:
@@ -142,7 +143,9 @@ class Turn:
             if self.rounds.status == Message.Status.STOPPED:
                 return
             self.spoken.append(self.rounds)
-            self.rounds = Rounds(self.conversation_id, None, speaker, last_seq=self.rounds.last_seq)
+            self.rounds = Rounds(
+                self.conversation_id, None, speaker, last_seq=self.rounds.last_seq, meter=self.rounds.meter
+            )
             try:
                 await self._typing(speaker)
             except asyncio.CancelledError:
@@ -182,6 +185,7 @@ class Turn:
             with contextlib.suppress(Exception):
                 await self._desk.leave(self.conversation_id)
         status, error = self.outcome()
+        rounds.meter.finished(status)
         await publish(self.conversation_id, frames.turn_finished(self.conversation_id, rounds.last_seq, status, error))
 
     def forget(self, _: Any = None) -> None:

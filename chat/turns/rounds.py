@@ -13,6 +13,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from chat import metrics
 from chat.frames import assistant_completed, assistant_delta, assistant_started, tool_finished, tool_started
 from chat.llm import get_llm
 from chat.llm.base import Finish, LLMError, LLMRequest, Started, TextDelta, ToolCall
@@ -36,7 +37,8 @@ class Rounds:
     """Produces the messages of one turn. `status` and `error` say how the turn ended."""
 
     def __init__(
-        self, conversation_id: int, first_reply: Message | None, speaker: Speaker | None = None, last_seq: int = 0
+        self, conversation_id: int, first_reply: Message | None, speaker: Speaker | None = None, last_seq: int = 0,
+        meter: metrics.TurnMeter | None = None,
     ) -> None:
         """`first_reply` is the reply created with the person's message; None makes the first round create its own."""
         self.conversation_id = conversation_id
@@ -51,6 +53,7 @@ class Rounds:
         self.error = ""
         self.last_seq = first_reply.seq if first_reply is not None else last_seq
         self.ending: asyncio.Future[None] | None = None  # the end being stored (end_current)
+        self.meter = meter or metrics.TurnMeter()  # one per turn, shared by its speakers
 
     async def run(self) -> None:
         try:
@@ -81,6 +84,7 @@ class Rounds:
                 tool_outcome="stopped" if status == Message.Status.STOPPED else "error",
             )
             self.last_seq = message.seq
+            metrics.message_stored(message.role, status)
             await publish(self.conversation_id, tool_finished(message))
 
     def snapshot(self) -> list[dict[str, Any]]:
@@ -112,8 +116,10 @@ class Rounds:
             temperature=speaker.temperature,
         )
         calls: list[ToolCall] = []
+        self.meter.stream_started()
         try:
             async for event in get_llm().stream(request):
+                self.meter.saw(event)
                 if isinstance(event, TextDelta) and event.text:
                     self.text.add(event.text)
                     self.saver.note(self.text.text)
@@ -126,6 +132,7 @@ class Rounds:
         except LLMError as exc:
             await self.end_current(Message.Status.FAILED, exc.message)
             return []
+        self.meter.stream_ended(message.usage)
         message.tool_calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
         await self.end_current(Message.Status.COMPLETE, "")
         return calls
@@ -141,7 +148,7 @@ class Rounds:
             if tool is not None and tool.confirm and not await self._confirmed(message):
                 result = ToolResult("The call was declined by the user.", is_error=True, kind="declined")
             else:
-                result = await get_hub().call(call.name, call.arguments)
+                result = await metrics.tool_call(tool, get_hub().call(call.name, call.arguments))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -225,6 +232,7 @@ class Rounds:
             message, content=message.content, status=message.status, error=message.error, is_error=message.is_error,
             tool_outcome=message.tool_outcome,
         )
+        metrics.message_stored(message.role, status)
         await publish(self.conversation_id, tool_finished(message))
 
     async def _end_assistant(self, message: Message, status: str, error: str) -> None:
@@ -240,6 +248,7 @@ class Rounds:
             message, content=message.content, status=status, error=error, tool_calls=message.tool_calls,
             provider=message.provider, model=message.model, usage=message.usage,
         )
+        metrics.message_stored(message.role, status)
         await publish(self.conversation_id, assistant_completed(message))
 
     async def _fail_new(self, reason: str) -> None:

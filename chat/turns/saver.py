@@ -11,20 +11,23 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from chat import services
+from chat import metrics, services
 from chat.models import Message
 
 log = logging.getLogger(__name__)
 
 
 async def create(conversation_id: int, **fields: Any) -> Message:
-    return await asyncio.shield(database_sync_to_async(services.message_create)(conversation_id=conversation_id, **fields))
+    return await metrics.db_save("create", asyncio.shield(
+        database_sync_to_async(services.message_create)(conversation_id=conversation_id, **fields)))
 
 
 async def update(message: Message, **fields: Any) -> None:
     # Shielded: a stop arriving mid-write must not lose the write that records the stop.
     # The in-memory updated_at follows the row: a tool card's duration is computed from it (chat/frames.py).
-    message.updated_at = await asyncio.shield(database_sync_to_async(services.message_update)(message_id=message.pk, **fields))
+    message.updated_at = await metrics.db_save(
+        "final", asyncio.shield(database_sync_to_async(services.message_update)(message_id=message.pk, **fields))
+    )
 
 
 async def save_text(message: Message, text: str) -> None:
@@ -64,7 +67,7 @@ class GroupCommit:
             batch, self._queued = self._queued, {}
             self.batches += 1
             try:
-                await self.write({message_id: text for message_id, (text, _) in batch.items()})
+                await metrics.db_save("interim", self.write({message_id: text for message_id, (text, _) in batch.items()}))
             except Exception as error:
                 for _, done in batch.values():
                     if not done.done():
