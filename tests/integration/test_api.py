@@ -609,3 +609,45 @@ async def test_a_conversation_started_with_personas_keeps_them_as_they_were(user
     problem = assert_problem(await post(client, f"/conversations/{conversation['id']}/messages",
                                         {"text": "go", "rounds": 99}), 422, "invalid")
     assert problem["errors"][0]["field"] == "body.rounds"
+
+
+# Concurrency
+
+
+async def test_twenty_concurrent_sends_across_five_people_each_sent_twice_are_stored_once_and_stay_private(
+    django_user_model,
+):
+    """20 sends (4 each for 5 people), each posted twice at the same instant with one Idempotency-Key: 40 requests."""
+    people = [await database_sync_to_async(django_user_model.objects.create_user)(username=f"p{n}") for n in range(5)]
+    clients = {person.pk: await bearer_client(person) for person in people}
+    sends = [(person, f"{person.username}-{k}") for person in people for k in range(4)]
+
+    async def send_once(person: Any, key: str) -> Any:
+        return await post(clients[person.pk], "/messages", {"text": f"message {key}"}, **{"Idempotency-Key": key})
+
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(send_once(person, key) for person, key in sends for _ in range(2))), 30
+    )
+    for conversation_id in {answer.json()["conversation_id"] for answer in answers}:
+        await turn_done(conversation_id)
+
+    by_key: dict[str, list[Any]] = {}
+    for (_, key), answer in zip([s for s in sends for _ in range(2)], answers, strict=True):
+        by_key.setdefault(key, []).append(answer)
+    for key, pair in by_key.items():
+        assert sorted(a.status_code for a in pair) == [200, 202], (key, [a.content[:200] for a in pair])
+        assert pair[0].json()["message"]["id"] == pair[1].json()["message"]["id"]  # the same stored message
+
+    @database_sync_to_async
+    def stored_by_person() -> dict[int, list[str]]:
+        messages = Message.objects.filter(role=Message.Role.USER).select_related("conversation")
+        found: dict[int, list[str]] = {}
+        for message in messages:
+            found.setdefault(message.conversation.owner_id, []).append(message.content)
+        return found
+
+    stored = await stored_by_person()
+    for person in people:
+        assert sorted(stored[person.pk]) == sorted(f"message {person.username}-{k}" for k in range(4))
+        listed = (await clients[person.pk].get(f"{API}/conversations")).json()
+        assert listed["count"] == 4  # each sees their own four, none of the others'
