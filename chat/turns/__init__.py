@@ -22,11 +22,12 @@ from chat.turns.lifecycle import (
     shutdown,
     start_if_created,
     start_turn,
+    stop_sweeper,
     sweep,
 )
 
 __all__ = [
-    "Turn", "accept", "control_group", "conversation_group", "ensure_sweeper", "finish_pending", "install_shutdown_hook", "publish",
+    "Turn", "accept", "control_group", "conversation_group", "ensure_sweeper", "finish_pending", "install_shutdown_hook", "publish", "stop_sweeper",
     "running_turns", "send_control",
     "shutdown", "start_if_created", "start_turn", "sweep",
 ]

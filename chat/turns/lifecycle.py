@@ -248,6 +248,15 @@ def ensure_sweeper() -> None:
         _sweeper = loop.create_task(_sweep_forever(), name="turn-lease-sweeper")
 
 
+async def stop_sweeper() -> None:
+    """Stop this process's sweep (shutdown, and the end of each test: it must not wake in the next one)."""
+    global _sweeper
+    sweeper, _sweeper = _sweeper, None
+    if sweeper is not None and not sweeper.done():
+        sweeper.cancel()
+        await asyncio.wait([sweeper], timeout=settings.CHAT_SHUTDOWN_SECONDS)
+
+
 async def _sweep_forever() -> None:
     while True:
         try:
@@ -275,10 +284,7 @@ async def shutdown() -> None:
     """Stop every running turn (stored as stopped), then close MCP sessions and the control desk; bounded."""
     from chat import tools
 
-    global _sweeper
-    if _sweeper is not None:
-        _sweeper.cancel()
-        _sweeper = None
+    await stop_sweeper()
     tasks = [turn.task for turn in running_turns() if turn.task is not None]
     log.info("Shutting down: stopping %d running turns", len(tasks))
     for task in tasks:

@@ -72,6 +72,7 @@ async def _finish_turns_and_sessions() -> None:
     if leftover:
         await asyncio.wait(leftover, timeout=5)
     await turns.finish_pending()  # turns cancelled before they began still store their reply as stopped
+    await turns.stop_sweeper()  # a consumer started it; asleep, it would wake in a later test's loop
     await tools.close_hub()
     await close_desk()
     for layer in list(channel_layers.backends.values()):
