@@ -82,7 +82,7 @@ def login_locked_out(request: HttpRequest, original_response: Any = None, creden
 
 # --- personas -----------------------------------------------------------------------------------
 
-PERSONA_FORM_FIELDS = ("name", "system_prompt", "provider", "model", "temperature")
+PERSONA_FORM_FIELDS = ("name", "system_prompt", "provider", "model", "temperature", "tools")
 
 
 def _persona_fields(post: Any) -> tuple[dict[str, Any], dict[str, str]]:
@@ -100,6 +100,10 @@ def _persona_fields(post: Any) -> tuple[dict[str, Any], dict[str, str]]:
         errors["system_prompt"] = "Write its system prompt (up to 8,000 characters)."
     if any("\x00" in value for value in fields.values()):
         errors["name"] = "Text may not contain NUL characters."
+    tools = [name.strip() for name in post.get("tools", "").split(",") if name.strip()]
+    fields["tools"] = tools or None  # none named: every tool
+    if len(tools) > 200 or any(len(name) > 200 for name in tools):
+        errors["tools"] = "At most 200 tool names of up to 200 characters each."
     temperature = post.get("temperature", "").strip()
     try:
         fields["temperature"] = float(temperature) if temperature else None

@@ -16,6 +16,7 @@ def test_a_persona_made_on_its_page_answers_a_new_chat_under_its_name_with_its_p
     page.goto("/personas/")
     page.get_by_label("Name").fill("Captain Arr")
     page.get_by_label("System prompt").fill(PROMPT)
+    page.get_by_label("Tools it may use").fill("builtin__calculator")
     page.get_by_role("button", name="Create persona").click()
     expect(page.get_by_role("list", name="Personas")).to_contain_text("Captain Arr")
 
@@ -29,8 +30,10 @@ def test_a_persona_made_on_its_page_answers_a_new_chat_under_its_name_with_its_p
     expect(chat.author(reply)).to_have_text("Captain Arr")
     expect(chat.participants).to_have_text(["Captain Arr"])
     expect(chat.picker).to_be_hidden()  # participants are chosen when a conversation starts
-    asked = fake_llm.wait_for_requests(1)[0].messages
-    assert asked[0] == {"role": "system", "content": PROMPT}, "the provider was not given the persona's prompt"
+    request = fake_llm.wait_for_requests(1)[0]
+    assert request.messages[0] == {"role": "system", "content": PROMPT}, "the provider was not given the persona's prompt"
+    offered = [tool["function"]["name"] for tool in request.body.get("tools", [])]
+    assert offered == ["builtin__calculator"], f"the persona may use the calculator only, but was offered {offered}"
 
     conversation_id = chat.conversation_id_from_url()
     stored = Message.objects.get(conversation_id=conversation_id, role="assistant")
