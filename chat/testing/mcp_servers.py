@@ -107,6 +107,12 @@ def probe_server(name: str = "probe", *, allow_crash: bool = False) -> tuple[MCP
         return "woke up"
 
     @server.tool()
+    def keep(data: dict[str, Any]) -> str:
+        """Records any JSON object exactly as it arrived (nested values, any text)."""
+        probe.record("keep", data=data)
+        return "kept"
+
+    @server.tool()
     def big(chars: int) -> str:
         """Returns a text of `chars` characters."""
         probe.record("big", chars=chars)

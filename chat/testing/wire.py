@@ -24,7 +24,8 @@ SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 
 def sse_frame(data: str | dict[str, Any], event: str | None = None) -> str:
     """One SSE event: optional `event:` line, one `data:` line per line of data, blank line."""
-    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    # Raw UTF-8, as OpenAI and Anthropic send it: a character may then straddle two network reads.
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     lines = [f"event: {event}"] if event else []
     lines += [f"data: {line}" for line in text.split("\n")]
     return "\n".join(lines) + "\n\n"
