@@ -13,6 +13,7 @@ from typing import Any
 
 import responses
 
+from chat.testing import wire
 from chat.testing.mcp_servers import Probe, installed_hub, probe_server
 from chat.testing.wire import openai_sse, openai_text_chunks, openai_tool_call_chunks
 from chat.tools.config import memory_server
@@ -52,7 +53,7 @@ class ScriptedModel:
         self.requests.append(json.loads(request.body))
         if not self._replies:
             return 500, {"Content-Type": "application/json"}, json.dumps({"error": {"message": "no reply scripted"}})
-        return 200, {"Content-Type": "text/event-stream"}, self._replies.pop(0)
+        return 200, wire.SSE_HEADERS, self._replies.pop(0)
 
     def tool_names(self, request: int) -> set[str]:
         return {tool["function"]["name"] for tool in self.requests[request].get("tools", [])}

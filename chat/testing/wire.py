@@ -17,7 +17,8 @@ from typing import Any
 
 OPENAI_MODEL = "gpt-4o-mini"
 ANTHROPIC_MODEL = "claude-3-5-haiku-latest"
-SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+# As OpenAI and Anthropic send them: the body is UTF-8, and says so.
+SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 
 # --- generic SSE --------------------------------------------------------------------------------
 
