@@ -60,9 +60,10 @@ class Hold:
 
 @dataclass(frozen=True)
 class Frame:
-    """One raw SSE frame, sent as is (a wire-format chunk, `[DONE]`, or deliberate garbage)."""
+    """One raw SSE frame, sent as is (a wire-format chunk, `[DONE]`, or deliberate garbage); bytes may be any
+    piece of a body, even one cut inside a UTF-8 character."""
 
-    text: str
+    text: str | bytes
 
 
 @dataclass(frozen=True)
@@ -449,8 +450,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _run(self, step: Step, record: RecordedRequest) -> None:
         if isinstance(step, Frame):
-            self._write_chunk(step.text.encode())
-            record.events.append(step.text)
+            data = step.text if isinstance(step.text, bytes) else step.text.encode()
+            self._write_chunk(data)
+            record.events.append(data.decode("utf-8", errors="replace"))
         elif isinstance(step, Pause):
             self._wait(lambda: False, step.seconds)
         elif isinstance(step, Stamped):
