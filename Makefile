@@ -26,13 +26,17 @@ run: venv
 	DEBUG=true $(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
 
 # Every suite, each in its own pytest process (async and Playwright tests cannot share one);
-# runs them all and fails if any failed.
+# runs them all, prints each one's time and the total, and fails if any failed.
 test: venv browser
-	@failed=""; \
-	$(MAKE) --no-print-directory lint || failed="$$failed lint"; \
-	$(MAKE) --no-print-directory test-unit-and-integration || failed="$$failed tests"; \
-	$(MAKE) --no-print-directory test-e2e || failed="$$failed e2e"; \
-	$(MAKE) --no-print-directory test-scaleout || failed="$$failed scale-out"; \
+	@failed=""; times=""; began=$$(date +%s); \
+	suite() { name=$$1; shift; start=$$(date +%s); "$$@" || failed="$$failed $$name"; \
+		times="$$times$$(printf '\n  %-10s %5d s' "$$name" $$(( $$(date +%s) - start )))"; }; \
+	suite lint $(MAKE) --no-print-directory lint; \
+	suite tests $(MAKE) --no-print-directory test-unit-and-integration; \
+	suite e2e $(MAKE) --no-print-directory test-e2e; \
+	suite scale-out $(MAKE) --no-print-directory test-scaleout; \
+	echo "make test: time per suite:$$times"; \
+	printf '  %-10s %5d s\n' total $$(( $$(date +%s) - began )); \
 	if [ -n "$$failed" ]; then echo "make test: FAILED suites:$$failed"; exit 1; fi; \
 	echo "make test: every suite passed"
 
