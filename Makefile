@@ -19,7 +19,16 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-run: venv
+# A local, git-ignored .env on first run (DEBUG on, a generated SECRET_KEY), so `manage.py createsuperuser`
+# and friends work in this checkout. Production sets both in its own environment: with no .env and no
+# variables, DEBUG is off and SECRET_KEY is required (chatsite/settings.py).
+.env:
+	@umask 077; { echo "# Written by 'make run' for local development; git-ignored. Production sets its own environment."; \
+		echo "DEBUG=true"; \
+		echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')"; } > $@.tmp && mv $@.tmp $@
+	@echo "Wrote $@ for local development: DEBUG on and a generated SECRET_KEY"
+
+run: venv .env
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py ensure_demo_user
 	@echo "Open http://$(HOST):$(PORT)/ and log in with the demo account above."
