@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-requirements
+# The site needs requirements.txt only (`make run`); the suites, lint and benches also requirements-dev.txt.
+RUN_STAMP := $(VENV)/.installed-requirements
+STAMP := $(VENV)/.installed-requirements-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # The scale-out pass of `make test` (skipped, saying so, when these do not answer).
@@ -13,10 +15,14 @@ SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/14
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+$(RUN_STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(STAMP): $(RUN_STAMP) requirements.txt requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 # A local, git-ignored .env on first run (DEBUG on, a generated SECRET_KEY), so `manage.py createsuperuser`
@@ -28,7 +34,7 @@ $(STAMP): requirements.txt
 		echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')"; } > $@.tmp && mv $@.tmp $@
 	@echo "Wrote $@ for local development: DEBUG on and a generated SECRET_KEY"
 
-run: venv .env
+run: $(RUN_STAMP) .env
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py ensure_demo_user
 	@echo "Open http://$(HOST):$(PORT)/ and log in with the demo account above."
