@@ -58,10 +58,6 @@ class Hub:
             weakref.WeakKeyDictionary()
         )
 
-    @property
-    def server_names(self) -> list[str]:
-        return list(self._configs)
-
     async def list_tools(self) -> list[HubTool]:
         """Every tool of every reachable server; a broken or slow server hides only its own tools."""
         servers = list(self._servers().values())
