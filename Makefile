@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-requirements
+# The site needs requirements.txt only (`make run`); the suites, lint and benches also requirements-dev.txt.
+RUN_STAMP := $(VENV)/.installed-requirements
+STAMP := $(VENV)/.installed-requirements-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # The scale-out pass of `make test` (skipped, saying so, when these do not answer).
@@ -13,26 +15,43 @@ SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/14
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+$(RUN_STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-run: venv
+$(STAMP): $(RUN_STAMP) requirements.txt requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# A local, git-ignored .env on first run (DEBUG on, a generated SECRET_KEY), so `manage.py createsuperuser`
+# and friends work in this checkout. Production sets both in its own environment: with no .env and no
+# variables, DEBUG is off and SECRET_KEY is required (chatsite/settings.py).
+.env:
+	@umask 077; { echo "# Written by 'make run' for local development; git-ignored. Production sets its own environment."; \
+		echo "DEBUG=true"; \
+		echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')"; } > $@.tmp && mv $@.tmp $@
+	@echo "Wrote $@ for local development: DEBUG on and a generated SECRET_KEY"
+
+run: $(RUN_STAMP) .env
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py ensure_demo_user
 	@echo "Open http://$(HOST):$(PORT)/ and log in with the demo account above."
 	DEBUG=true $(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
 
 # Every suite, each in its own pytest process (async and Playwright tests cannot share one);
-# runs them all and fails if any failed.
+# runs them all, prints each one's time and the total, and fails if any failed.
 test: venv browser
-	@failed=""; \
-	$(MAKE) --no-print-directory lint || failed="$$failed lint"; \
-	$(MAKE) --no-print-directory test-unit-and-integration || failed="$$failed tests"; \
-	$(MAKE) --no-print-directory test-e2e || failed="$$failed e2e"; \
-	$(MAKE) --no-print-directory test-scaleout || failed="$$failed scale-out"; \
+	@failed=""; times=""; began=$$(date +%s); \
+	suite() { name=$$1; shift; start=$$(date +%s); "$$@" || failed="$$failed $$name"; \
+		times="$$times$$(printf '\n  %-10s %5d s' "$$name" $$(( $$(date +%s) - start )))"; }; \
+	suite lint $(MAKE) --no-print-directory lint; \
+	suite tests $(MAKE) --no-print-directory test-unit-and-integration; \
+	suite e2e $(MAKE) --no-print-directory test-e2e; \
+	suite scale-out $(MAKE) --no-print-directory test-scaleout; \
+	echo "make test: time per suite:$$times"; \
+	printf '  %-10s %5d s\n' total $$(( $$(date +%s) - began )); \
 	if [ -n "$$failed" ]; then echo "make test: FAILED suites:$$failed"; exit 1; fi; \
 	echo "make test: every suite passed"
 

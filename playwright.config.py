@@ -1,4 +1,4 @@
-"""The one place for browser-test settings; e2e/conftest.py reads it. Every value can be set from the environment.
+"""The one place for browser-test settings; e2e/conftest.py reads it (and chat/testing/browser_check.py, for the browser). Every value can be set from the environment.
 
 | setting            | environment            | default                  |
 |--------------------|------------------------|--------------------------|
@@ -25,7 +25,7 @@ from pathlib import Path
 
 SYSTEM_CHROMIUM = "/usr/bin/chromium"
 
-# Chromium on a closed network otherwise retries refused connections and phones home (ENVIRONMENT.md).
+# Chromium on a closed network otherwise retries refused connections (QUIC included) and phones home.
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

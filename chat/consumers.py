@@ -13,7 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from chat import frames, metrics, protocol, ratelimit, selectors, services, session_watch, turns
+from chat import frames, logcontext, metrics, protocol, ratelimit, selectors, services, session_watch, turns
 from chat.models import Message
 from chat.protocol import ClientError, ErrorCode
 from chat.services import Outcome
@@ -70,6 +70,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         client_id = None
+        logcontext.bind(conversation_id=self.conversation_id, request_id=logcontext.new_id())
         try:
             if text_data is None:
                 raise ClientError(ErrorCode.BINARY_NOT_SUPPORTED, "Binary frames are not supported; send JSON text.")
@@ -77,6 +78,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 text_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES, max_text_chars=settings.CHAT_MAX_MESSAGE_CHARS
             )
             client_id = getattr(frame, "client_id", None)
+            logcontext.bind(conversation_id=getattr(frame, "conversation_id", None) or self.conversation_id)
             metrics.frame_in(frame.type)
             await getattr(self, "on_" + frame.type.replace(".", "_"))(frame)
         except ClientError as exc:

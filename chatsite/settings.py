@@ -48,6 +48,8 @@ MIDDLEWARE = [
     # CORS for /api/ only (CORS_URLS_REGEX), before anything that may answer; then problem+json for API errors.
     "corsheaders.middleware.CorsMiddleware",
     "chat.api.middleware.ProblemMiddleware",
+    # An id per request for its log lines (chat/logcontext.py), echoed as X-Request-ID.
+    "chat.logcontext.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -226,10 +228,24 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Daphne serves static files itself when this is on (development, the e2e suite); else a proxy does.
 SERVE_STATIC = env.bool("SERVE_STATIC", default=DEBUG)
 
+# One line per event with the conversation, turn and request ids where they apply (chat/logcontext.py);
+# LOG_FORMAT=json for JSON lines. Exception messages only with LOG_MESSAGE_TEXT=true (they may quote messages).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text").lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
+LOG_MESSAGE_TEXT = env.bool("LOG_MESSAGE_TEXT", default=False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "chat.logcontext.ContextFilter"}},
+    "formatters": {
+        "text": {
+            "()": "chat.logcontext.TextFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(context)s%(message)s",
+            "message_text": LOG_MESSAGE_TEXT,
+        },
+        "json": {"()": "chat.logcontext.JsonFormatter", "message_text": LOG_MESSAGE_TEXT},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT}},
     "loggers": {"chat": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")}},
 }
 

@@ -1,4 +1,4 @@
-"""Issue 2's smoke test: log in through the form, ask for arithmetic, see the calculator work."""
+"""The smoke test: log in through the form, ask for arithmetic, see the calculator's card, the reply and the stored rows."""
 
 from __future__ import annotations
 

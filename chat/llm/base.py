@@ -17,7 +17,10 @@ class ToolSpec:
 
 
 @dataclass(frozen=True)
-class ToolCallData:
+class ToolCall:
+    """A tool call of the model: a stream event once its arguments are fully assembled, and part of an
+    assistant message in history."""
+
     id: str
     name: str
     arguments: dict[str, Any]
@@ -33,7 +36,7 @@ class ChatMessage:
 
     role: str
     content: str = ""
-    tool_calls: tuple[ToolCallData, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str = ""
     tool_name: str = ""
     is_error: bool = False
@@ -64,15 +67,6 @@ class Started:
 @dataclass(frozen=True)
 class TextDelta:
     text: str
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """A complete tool call request, emitted once its arguments are fully assembled."""
-
-    id: str
-    name: str
-    arguments: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from chat import metrics
 from chat.llm.base import Finish, LLMError, LLMEvent, LLMRequest, Started
 from chat.llm.breaker import CircuitBreaker
 from chat.llm.config import ProviderConfig
-from chat.llm.errors import ProviderError
+from chat.llm.errors import ProviderError, loggable
 from chat.llm.provider import HTTPProvider
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class ProviderChain:
             except ProviderError as exc:
                 if not exc.transient:
                     raise LLMError(f"{provider.name}: {exc.message}") from exc
-                log.warning("LLM provider %s failed before answering: %s", provider.name, exc.message)
+                log.warning("LLM provider %s failed before answering: %s", provider.name, loggable(exc))
                 failures.append(f"{provider.name}: {exc.message}")
                 continue
             # aclosing: closing this generator must close the provider's HTTP stream at once.
@@ -142,7 +142,7 @@ class ProviderChain:
         except ProviderError as exc:
             if exc.transient:
                 breaker.record_failure()
-            log.warning("LLM provider %s failed mid-reply: %s", provider.name, exc.message)
+            log.warning("LLM provider %s failed mid-reply: %s", provider.name, loggable(exc))
             raise LLMError(f"{provider.name}: {exc.message}") from exc
         finally:
             await opened.stream.aclose()  # type: ignore[attr-defined]
@@ -169,6 +169,6 @@ def _log_retry(name: str) -> Callable[[RetryCallState], None]:
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         delay = state.upcoming_sleep
-        log.warning("LLM provider %s: %s; retrying in %.1f s", name, getattr(exc, "message", exc), delay)
+        log.warning("LLM provider %s: %s; retrying in %.1f s", name, loggable(exc) if exc else None, delay)
 
     return before_sleep

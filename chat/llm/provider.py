@@ -92,9 +92,9 @@ def parse_json_data(sse: SSEEvent) -> dict[str, Any]:
     try:
         data = json.loads(sse.data)
     except ValueError:
-        raise ProviderError(f"malformed stream: data is not JSON: {sse.data[:80]!r}") from None
+        raise ProviderError("malformed stream: data is not JSON", quote=repr(sse.data[:80])) from None
     if not isinstance(data, dict):
-        raise ProviderError(f"malformed stream: data is not a JSON object: {sse.data[:80]!r}")
+        raise ProviderError("malformed stream: data is not a JSON object", quote=repr(sse.data[:80]))
     return data
 
 
@@ -103,7 +103,9 @@ def parse_arguments(text: str, name: str) -> dict[str, Any]:
     try:
         arguments = json.loads(text) if text.strip() else {}
     except ValueError:
-        raise ProviderError(f"malformed stream: arguments of tool call {name} are not JSON: {text[:80]!r}") from None
+        raise ProviderError(
+            f"malformed stream: arguments of tool call {name} are not JSON", quote=repr(text[:80])
+        ) from None
     if not isinstance(arguments, dict):
         raise ProviderError(f"malformed stream: arguments of tool call {name} are not a JSON object")
     return arguments

@@ -59,11 +59,6 @@ class SSEParser:
             raise SSEError("event stream ended inside a UTF-8 character") from exc
         return []
 
-    @property
-    def pending(self) -> bool:
-        """True when bytes of an event that never got its closing blank line are buffered."""
-        return bool(self._buffer or self._data or self._event)
-
     def _drain_lines(self) -> list[SSEEvent]:
         # Only CR, LF and CRLF end lines here (str.splitlines would also split on U+2028 etc.).
         *lines, self._buffer = _LINE_END.split(self._buffer)

@@ -94,7 +94,7 @@ async def record_exchange(prompt: str, max_rounds: int = 8) -> Cassette:
     from django.conf import settings
 
     from chat.llm import get_llm
-    from chat.llm.base import ChatMessage, LLMRequest, TextDelta, ToolCall, ToolCallData
+    from chat.llm.base import ChatMessage, LLMRequest, TextDelta, ToolCall
     from chat.tools import get_hub
 
     messages = [ChatMessage("system", settings.CHAT_SYSTEM_PROMPT), ChatMessage("user", prompt)]
@@ -108,8 +108,7 @@ async def record_exchange(prompt: str, max_rounds: int = 8) -> Cassette:
                     text += event.text
                 elif isinstance(event, ToolCall):
                     calls.append(event)
-            data = tuple(ToolCallData(c.id, c.name, c.arguments) for c in calls)
-            messages.append(ChatMessage("assistant", text, tool_calls=data))
+            messages.append(ChatMessage("assistant", text, tool_calls=tuple(calls)))
             if not calls:
                 break
             for call in calls:

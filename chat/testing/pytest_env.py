@@ -3,6 +3,8 @@
 import os
 
 # Test processes run with DEBUG off (as production does) and these harmless test-only values.
+# DEBUG explicitly: a local .env that `make run` wrote (DEBUG=true) must not change what the suites test.
+os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 os.environ.setdefault("DEMO_TOKEN_DELAY_SECONDS", "0")

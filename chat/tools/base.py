@@ -12,10 +12,6 @@ from chat.llm.base import ToolSpec
 NAME_SEPARATOR = "__"
 
 
-def qualified_name(server: str, tool: str) -> str:
-    return f"{server}{NAME_SEPARATOR}{tool}"
-
-
 @dataclass(frozen=True)
 class HubTool:
     spec: ToolSpec  # spec.name is the qualified name the model sees
@@ -33,7 +29,6 @@ class ToolResult:
     text: str
     is_error: bool = False
     kind: str = "result"
-    structured: dict[str, Any] | None = None
 
 
 class ToolHub(Protocol):

@@ -1,7 +1,9 @@
 """The MCP hub: one place that knows the configured servers, lists their tools and calls them.
 
-Sessions belong to an event loop (daphne has one; pytest-asyncio gives each test its own), so the
-hub keeps one set of connections per running loop, opened lazily and reused across turns.
+Sessions belong to an event loop. Daphne runs one, and so do the test suites (one loop for the
+whole session), but a process may run others one after another (`asyncio.run` in the cassette
+recorder, or a test), so the hub keeps one set of connections per running loop, opened lazily and
+reused across turns.
 """
 
 from __future__ import annotations
@@ -57,10 +59,6 @@ class Hub:
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Server]] = (
             weakref.WeakKeyDictionary()
         )
-
-    @property
-    def server_names(self) -> list[str]:
-        return list(self._configs)
 
     async def list_tools(self) -> list[HubTool]:
         """Every tool of every reachable server; a broken or slow server hides only its own tools."""

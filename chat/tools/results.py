@@ -52,8 +52,8 @@ def from_call_result(result: types.CallToolResult, max_chars: int) -> ToolResult
     if not text and structured is not None:
         text = json.dumps(structured, ensure_ascii=False)
     if result.is_error:
-        return ToolResult(truncate(text or "The tool failed without saying why.", max_chars), True, "error", structured)
-    return ToolResult(truncate(text, max_chars), False, "result", structured)
+        return ToolResult(truncate(text or "The tool failed without saying why.", max_chars), True, "error")
+    return ToolResult(truncate(text, max_chars), False, "result")
 
 
 def truncate(text: str, max_chars: int) -> str:

@@ -8,7 +8,7 @@ and their tool calls and results stay theirs.
 from __future__ import annotations
 
 from chat import selectors
-from chat.llm.base import ChatMessage, ToolCallData
+from chat.llm.base import ChatMessage, ToolCall
 from chat.models import Message
 from chat.personas import Speaker
 
@@ -19,7 +19,7 @@ def build_history(conversation_id: int, speaker: Speaker | None = None) -> list[
     """Every tool call the model made is answered, even one that was stopped before it ran."""
     speaker = speaker or Speaker.default()
     history = [ChatMessage(role="system", content=speaker.instructions())]
-    unanswered: list[ToolCallData] = []
+    unanswered: list[ToolCall] = []
     for message in selectors.message_list(conversation_id=conversation_id):
         theirs = (
             bool(speaker.others) and message.role != Message.Role.USER and message.participant_id != speaker.participant_id
@@ -35,7 +35,7 @@ def build_history(conversation_id: int, speaker: Speaker | None = None) -> list[
         elif message.role == Message.Role.ASSISTANT:
             if message.status == Message.Status.STREAMING or (not message.content and not message.tool_calls):
                 continue
-            unanswered = [ToolCallData(c["id"], c["name"], c["arguments"]) for c in message.tool_calls]
+            unanswered = [ToolCall(c["id"], c["name"], c["arguments"]) for c in message.tool_calls]
             history.append(ChatMessage(role="assistant", content=message.content, tool_calls=tuple(unanswered)))
         elif message.role == Message.Role.TOOL:
             unanswered = [call for call in unanswered if call.id != message.tool_call_id]
@@ -48,7 +48,7 @@ def build_history(conversation_id: int, speaker: Speaker | None = None) -> list[
     return history + _unanswered_results(unanswered)
 
 
-def _unanswered_results(calls: list[ToolCallData]) -> list[ChatMessage]:
+def _unanswered_results(calls: list[ToolCall]) -> list[ChatMessage]:
     return [
         ChatMessage(role="tool", content=STOPPED_CALL_RESULT, tool_call_id=call.id, tool_name=call.name, is_error=True)
         for call in calls

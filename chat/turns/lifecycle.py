@@ -18,7 +18,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import frames, metrics, services
+from chat import frames, logcontext, metrics, services
 from chat.models import Message
 from chat.personas import Speaker
 from chat.turns import control
@@ -104,6 +104,7 @@ class Turn:
 
     def __init__(self, conversation_id: int, reply: Message, token: str, speakers: Sequence[Speaker] = ()) -> None:
         self.conversation_id = conversation_id
+        self.id = logcontext.new_id()  # for log lines only; the lease token stays out of the logs
         self.token = token
         self.speakers = list(speakers) or [Speaker.default()]
         self.rounds = Rounds(conversation_id, reply, self.speakers[0])
@@ -115,6 +116,8 @@ class Turn:
 
     async def run(self) -> None:
         self.began = True
+        logcontext.bind(conversation_id=self.conversation_id, turn_id=self.id)  # this task's context only
+        log.info("Turn started: %d speaker(s)", len(self.speakers))
         keeper: asyncio.Task[None] | None = None
         try:
             await self._typing(self.speakers[0])
@@ -185,6 +188,7 @@ class Turn:
             with contextlib.suppress(Exception):
                 await self._desk.leave(self.conversation_id)
         status, error = self.outcome()
+        log.info("Turn finished: %s", status)
         rounds.meter.finished(status)
         await publish(self.conversation_id, frames.turn_finished(self.conversation_id, rounds.last_seq, status, error))
 
@@ -203,6 +207,7 @@ class Turn:
             finishing.add_done_callback(_finishing.discard)
 
     async def _finish_unstarted(self) -> None:
+        logcontext.bind(conversation_id=self.conversation_id, turn_id=self.id)
         await self.rounds.end_current(Message.Status.STOPPED, "")
         self.rounds.current = None
         await self._finish()

@@ -10,7 +10,7 @@ import requests
 import responses
 
 from chat.llm.anthropic import AnthropicProvider
-from chat.llm.base import ChatMessage, Finish, LLMRequest, Started, TextDelta, ToolCall, ToolCallData, ToolSpec
+from chat.llm.base import ChatMessage, Finish, LLMRequest, Started, TextDelta, ToolCall, ToolSpec
 from chat.llm.config import ProviderConfig
 from chat.llm.errors import ProviderError
 from chat.llm.openai_compat import OpenAICompatProvider
@@ -74,7 +74,7 @@ async def test_openai_request_carries_tools_history_and_key(mocked):
     history = [
         ChatMessage("system", "Be brief."),
         ChatMessage("user", "What is 1/0?"),
-        ChatMessage("assistant", "", tool_calls=(ToolCallData("call_9", "builtin__calculator", {"expression": "1/0"}),)),
+        ChatMessage("assistant", "", tool_calls=(ToolCall("call_9", "builtin__calculator", {"expression": "1/0"}),)),
         ChatMessage("tool", "Division by zero.", tool_call_id="call_9", tool_name="builtin__calculator", is_error=True),
     ]
     await collect(openai(max_tokens=256), LLMRequest(history, [CALC]))
@@ -186,7 +186,7 @@ async def test_anthropic_request_format_with_error_tool_result(mocked):
     history = [
         ChatMessage("system", "Be brief."),
         ChatMessage("user", "What is 1/0?"),
-        ChatMessage("assistant", "Let me see.", tool_calls=(ToolCallData("toolu_1", "builtin__calculator", {"expression": "1/0"}),)),
+        ChatMessage("assistant", "Let me see.", tool_calls=(ToolCall("toolu_1", "builtin__calculator", {"expression": "1/0"}),)),
         ChatMessage("tool", "Division by zero.", tool_call_id="toolu_1", is_error=True),
         ChatMessage("user", "And 2*2?"),
     ]

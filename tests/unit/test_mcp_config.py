@@ -158,7 +158,7 @@ def test_long_results_are_truncated_with_a_visible_marker() -> None:
 
 
 def test_one_hub_serves_each_event_loop_with_sessions_of_its_own() -> None:
-    """pytest-asyncio gives each test a loop and daphne has one: a session must never outlive its loop."""
+    """A process may run several loops one after another (`asyncio.run` in a script): a session must never outlive its loop."""
     server, probe = probe_server()
     hub = Hub({"probe": memory_server("probe", server)})
 

@@ -69,10 +69,12 @@ def test_line_separator_characters_inside_data_do_not_split_lines():
     assert parse_in_pieces(body, size=4) == [SSEEvent("message", '{"t":"a\u2028b\x0cc"}')]
 
 
-def test_unterminated_event_is_pending_and_not_dispatched():
+def test_unterminated_event_is_held_until_its_blank_line_and_discarded_at_the_end():
+    held = SSEParser()
+    assert held.feed(b"data: [DONE]") == []
+    assert held.feed(b"\n\n") == [SSEEvent("message", "[DONE]")]
     parser = SSEParser()
     assert parser.feed(b"data: [DONE]") == []
-    assert parser.pending
     assert parser.close() == []
 
 

@@ -1,0 +1,55 @@
+"""`make run` writes a local .env so manage.py works in a checkout; without one, production's checks stay."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+REPO = Path(settings.BASE_DIR)
+
+
+def _checkout(tmp_path: Path) -> Path:
+    """A checkout of the settings and manage.py in a directory of its own (settings find .env beside manage.py)."""
+    shutil.copy(REPO / "manage.py", tmp_path / "manage.py")
+    shutil.copytree(REPO / "chatsite", tmp_path / "chatsite", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "chat").symlink_to(REPO / "chat")
+    return tmp_path
+
+
+def _manage_check(checkout: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}}
+    env["DJANGO_SETTINGS_MODULE"] = "chatsite.settings"
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=checkout, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_without_a_dotenv_or_variables_debug_is_off_and_secret_key_is_required(tmp_path: Path):
+    done = _manage_check(_checkout(tmp_path))
+    assert done.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in done.stderr
+
+
+def test_the_dotenv_make_writes_makes_manage_py_check_pass_and_is_not_rewritten(tmp_path: Path):
+    checkout = _checkout(tmp_path)
+    make = ["make", "--no-print-directory", "-f", str(REPO / "Makefile"), "-C", str(checkout), f"PYTHON={sys.executable}"]
+    subprocess.run([*make, ".env"], check=True, capture_output=True, text=True, timeout=60)
+    written = (checkout / ".env").read_text()
+    assert "DEBUG=true" in written.splitlines()
+    key = next(line.removeprefix("SECRET_KEY=") for line in written.splitlines() if line.startswith("SECRET_KEY="))
+    assert len(key) >= 50
+    assert (checkout / ".env").stat().st_mode & 0o077 == 0, "the secret key is readable only by its owner"
+
+    done = _manage_check(checkout)
+    assert done.returncode == 0, done.stderr
+    subprocess.run([*make, ".env"], check=True, capture_output=True, text=True, timeout=60)
+    assert (checkout / ".env").read_text() == written, "an existing .env is kept as it is"
+
+
+def test_dotenv_is_git_ignored():
+    assert ".env" in (REPO / ".gitignore").read_text().splitlines()
