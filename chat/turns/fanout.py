@@ -75,15 +75,25 @@ class ReplyText:
 
     def __init__(self, message: Message) -> None:
         self.message = message
-        self.text = ""
+        # Pieces, joined only when the whole text is read (a save, the end, a resync): appending to one
+        # string per token copied the reply so far each time, quadratic in its length.
+        self._parts: list[str] = []
+        self._unsent: list[str] = []  # what the next delta carries
         self._published = 0
         self._in_flight: asyncio.Task[None] | None = None
         self._flushing = self._holding = False
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests hold the merge window open
         self.frames = 0  # deltas published, for tests and benches
 
+    @property
+    def text(self) -> str:
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
     def add(self, piece: str) -> None:
-        self.text += piece
+        self._parts.append(piece)
+        self._unsent.append(piece)
         loop_lag.ensure_running()
         if self._in_flight is None or self._in_flight.done():
             self._in_flight = asyncio.create_task(self._publish_pending())
@@ -102,11 +112,13 @@ class ReplyText:
             self._in_flight.cancel()
 
     async def _publish_pending(self) -> None:
-        while self._published < len(self.text):
-            offset, self._published = self._published, len(self.text)
+        while self._unsent:
+            piece = "".join(self._unsent)
+            self._unsent.clear()
+            offset, self._published = self._published, self._published + len(piece)
             self.frames += 1
             try:
-                await publish(self.message.conversation_id, assistant_delta(self.message, offset, self.text[offset:]))
+                await publish(self.message.conversation_id, assistant_delta(self.message, offset, piece))
             except Exception:
                 # A lost delta is not lost text: tabs notice the offset gap and resync from the turn.
                 log.exception("Publishing reply text in conversation %s failed", self.message.conversation_id)

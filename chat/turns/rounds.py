@@ -122,7 +122,7 @@ class Rounds:
                 self.meter.saw(event)
                 if isinstance(event, TextDelta) and event.text:
                     self.text.add(event.text)
-                    self.saver.note(self.text.text)
+                    self.saver.note(self.text)
                 elif isinstance(event, ToolCall):
                     calls.append(event)
                 elif isinstance(event, Started):

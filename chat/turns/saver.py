@@ -7,7 +7,7 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 
@@ -89,6 +89,11 @@ def group_commit() -> GroupCommit:
     return _group_commits[loop]
 
 
+class HasText(Protocol):
+    @property
+    def text(self) -> str: ...
+
+
 class InterimSaver:
     """Saves a growing reply's text at most once per interval, with at most one save in flight.
 
@@ -105,15 +110,20 @@ class InterimSaver:
         self.clock: Callable[[], float] = time.monotonic
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._started_at = time.monotonic()
-        self._latest = self._saved = ""
+        self._latest: str | HasText = ""
+        self._saved = ""
         self._task: asyncio.Task[None] | None = None
         self._saving = False
         self.writes = 0
 
-    def note(self, text: str) -> None:
+    def note(self, text: str | HasText) -> None:
+        """The reply's text now: a string, or its ReplyText, read only when a save begins."""
         self._latest = text
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._save_while_behind())
+
+    def _current(self) -> str:
+        return self._latest if isinstance(self._latest, str) else self._latest.text
 
     async def settle(self) -> None:
         """Before the final write: let a save in flight finish (it must not overtake), drop one not begun."""
@@ -124,11 +134,11 @@ class InterimSaver:
         await asyncio.wait([self._task])
 
     async def _save_while_behind(self) -> None:
-        while self._latest != self._saved:
+        while self._current() != self._saved:
             wait = self._started_at + self.interval - self.clock()
             if wait > 0:
                 await self.sleep(wait)
-            text, self._started_at = self._latest, self.clock()
+            text, self._started_at = self._current(), self.clock()
             self._saving, self.writes = True, self.writes + 1
             try:
                 await save_text(self.message, text)

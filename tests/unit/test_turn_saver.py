@@ -140,3 +140,28 @@ async def test_a_failed_transaction_fails_each_of_its_saves_and_the_next_one_sti
         await asyncio.wait_for(commits.save(1, "lost"), timeout=5)
     await asyncio.wait_for(commits.save(1, "kept"), timeout=5)
     assert database.transactions == [{1: "lost"}, {1: "kept"}]
+
+
+async def test_a_growing_reply_is_read_whole_only_when_a_save_begins_not_per_token(writes: dict[str, Any]) -> None:
+    """Work per token: 500 tokens over 1 s make at most a save's worth of whole-text reads, not 500."""
+    from chat.turns.fanout import ReplyText
+
+    class CountingReply(ReplyText):
+        reads = 0
+
+        @property
+        def text(self) -> str:
+            CountingReply.reads += 1
+            return super().text
+
+    reply = CountingReply(SimpleNamespace(conversation_id=1, seq=2))  # type: ignore[arg-type]
+    time = SteppedTime()
+    saver = saver_on(time)
+    for n in range(500):
+        time.now += 0.002
+        reply._parts.append(f"t{n} ")  # what add() keeps, without publishing a delta
+        saver.note(reply)
+        await one_loop_turn()
+    await saver.settle()
+    assert writes["texts"][-1] == "".join(f"t{n} " for n in range(len(writes["texts"][-1].split())))
+    assert CountingReply.reads <= 3 * (saver.writes + 1), f"{CountingReply.reads} whole-text reads for {saver.writes} saves"
