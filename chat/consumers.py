@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -145,9 +146,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "last_seq": messages[-1].seq if messages else frame.last_seq, "streaming": streaming,
             "first_seq": messages[0].seq if messages else None, "has_earlier": earlier, "participants": participants,
         })
-        for message in messages:
-            for replayed in frames.replay(message):
-                await self.chat_frame({"frame": replayed})
+        for replayed in await asyncio.to_thread(frames.replay_all, messages):  # rendering is CPU work: off the loop
+            await self.chat_frame({"frame": replayed})
         if streaming:  # the turn sends its unsaved text and any confirmation it waits for
             await turns.send_control(conversation.pk, {"type": "turn.sync", "reply_channel": self.channel_name})
 
@@ -156,9 +156,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         conversation = await self._owned(frame.conversation_id)
         await ratelimit.check_replay(self.user)
         messages, earlier = await _page(conversation.pk, before_seq=frame.before_seq)
-        for message in messages:
-            for replayed in frames.replay(message):
-                await self._send(replayed)
+        for replayed in await asyncio.to_thread(frames.replay_all, messages):
+            await self._send(replayed)
         await self._send({
             "type": "history.page", "conversation_id": conversation.pk,
             "first_seq": messages[0].seq if messages else None, "has_earlier": earlier,

@@ -96,6 +96,12 @@ def turn_finished(conversation_id: int, seq: int, status: str, error: str) -> di
     return {"type": "turn.finished", "conversation_id": conversation_id, "seq": seq, "status": status, "error": error}
 
 
+def replay_all(messages: list[Message]) -> list[dict[str, Any]]:
+    """`replay` of each message in order; markdown rendering included, so callers on the event loop run it
+    in a thread (`await asyncio.to_thread(replay_all, messages)`): a page of replies with code is CPU work."""
+    return [frame for message in messages for frame in replay(message)]
+
+
 def replay(message: Message) -> list[dict[str, Any]]:
     """The frames that bring a client up to date on one stored message (docs/protocol.md)."""
     if message.role == Message.Role.USER:

@@ -249,7 +249,8 @@ class Rounds:
             provider=message.provider, model=message.model, usage=message.usage,
         )
         metrics.message_stored(message.role, status)
-        await publish(self.conversation_id, assistant_completed(message))
+        # The frame renders the markdown (Pygments included): CPU work, done off the event loop.
+        await publish(self.conversation_id, await asyncio.to_thread(assistant_completed, message))
 
     async def _fail_new(self, reason: str) -> None:
         self.current = await self._start(role=Message.Role.ASSISTANT)

@@ -40,3 +40,22 @@ async def test_a_hostile_demo_input_and_a_huge_calculation_do_not_stall_another_
     assert finished["is_error"] and "more than 1000 digits" in finished["result"]
     assert "more than 1000 digits" in final_reply(huge)["text"]
     assert trips and max(trips) < LAG_BOUND_SECONDS, f"another person's ping took up to {max(trips):.2f} s"
+
+
+CODE_BLOCK = "```python\n" + "\n".join(
+    f"def f{i}(x):\n    return [x * {i} for _ in range(10)]  # comment {i}" for i in range(40)
+) + "\n```\n\n"
+
+
+async def test_rendering_a_huge_reply_full_of_code_does_not_stall_another_persons_socket(user, other_user, model):
+    """~400 KB of highlighted code takes seconds to render: it must not be seconds of the event loop."""
+    text = CODE_BLOCK * 150
+    model.says(text)
+    async with connected(user) as writer, connected(other_user) as bystander:
+        reply_task = asyncio.create_task(run_turn(writer, "show me a lot of code", timeout=60))
+        trips = await _ping_round_trips(bystander, reply_task)
+        frames = await reply_task
+
+    done = final_reply(frames)
+    assert done["status"] == "complete" and done["text"] == text and "<pre" in done["html"]
+    assert trips and max(trips) < LAG_BOUND_SECONDS, f"another person's ping took up to {max(trips):.2f} s"
