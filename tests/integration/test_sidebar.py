@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @database_sync_to_async
 def conversation_of(owner: Any, title: str = "Plans", text: str = "hi") -> int:
     conversation = services.conversation_create(owner=owner, title=title)
-    services.message_create(conversation_id=conversation.pk, role=Message.Role.USER, content=text, client_id="c1")
+    services.message_create(conversation_id=conversation.pk, role=Message.Role.USER, content=text, client_id=uuid.uuid4().hex)
     return conversation.pk
 
 
@@ -115,3 +116,28 @@ async def test_an_empty_title_is_refused(user):
         await send(comm, "conversation.rename", conversation_id=cid, title="   ")
         assert (await receive_frame(comm, "error"))["code"] == "invalid_frame"
     assert await title_of(cid) == "Plans"
+
+
+async def test_search_finds_message_text_and_titles_in_any_case_and_never_another_persons(user, other_user):
+    trip = await conversation_of(user, title="Holiday", text="We could take the night TRAIN to Vienna")
+    titled = await conversation_of(user, title="Train timetables", text="nothing here")
+    await conversation_of(user, title="Cooking", text="pasta")
+    await conversation_of(other_user, title="Their trains", text="a train to Rome")
+    client = await client_of(user)
+
+    found = (await client.get(f"{API}/search", {"q": "train"})).json()["items"]
+    assert {hit["id"] for hit in found} == {trip, titled}
+    by_id = {hit["id"]: hit for hit in found}
+    assert "night TRAIN to Vienna" in by_id[trip]["snippet"]
+    assert by_id[titled]["snippet"] == ""
+
+    assert (await client.get(f"{API}/search", {"q": "rome"})).json()["items"] == []
+    theirs = await client_of(other_user)
+    assert [h["title"] for h in (await theirs.get(f"{API}/search", {"q": "vienna"})).json()["items"]] == []
+
+
+async def test_search_needs_a_query_and_a_login(user):
+    assert_problem(await (await client_of(user)).get(f"{API}/search"), 422, "invalid")
+    from django.test import AsyncClient
+
+    assert_problem(await AsyncClient().get(f"{API}/search", {"q": "x"}), 401, "not_authenticated")
