@@ -197,9 +197,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def person_frame(self, event: dict[str, Any]) -> None:
         """Called for news every tab of this person shows in its sidebar; a deleted conversation is left."""
         frame = event["frame"]
+        if frame["type"] == "conversation.writing" and frame["conversation_id"] == self.conversation_id:
+            return  # this tab follows it: assistant.started and turn.finished say the same
         if frame["type"] == "conversation.deleted" and frame["conversation_id"] == self.conversation_id:
             await self._follow(None)
-        metrics.relayed(event)
         await self._send(frame)
 
     async def _join_person_group(self) -> None:

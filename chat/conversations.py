@@ -8,7 +8,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from chat import metrics, services
+from chat import services
 from chat.models import Conversation
 from chat.services import Outcome
 
@@ -19,8 +19,8 @@ def person_group(user_id: int) -> str:
 
 
 async def publish_to_person(user_id: int, frame: dict[str, Any]) -> None:
-    event = {"type": "person.frame", "frame": frame, "at": metrics.stamp()}
-    await get_channel_layer().group_send(person_group(user_id), event)
+    """Sidebar news, outside the relay metrics (they measure a reply's frames)."""
+    await get_channel_layer().group_send(person_group(user_id), {"type": "person.frame", "frame": frame})
 
 
 async def rename(*, owner: Any, conversation_id: int, title: str) -> Conversation | None:

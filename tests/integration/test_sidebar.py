@@ -141,3 +141,17 @@ async def test_search_needs_a_query_and_a_login(user):
     from django.test import AsyncClient
 
     assert_problem(await AsyncClient().get(f"{API}/search", {"q": "x"}), 401, "not_authenticated")
+
+
+async def test_every_tab_of_the_person_is_told_when_a_reply_starts_and_stops_being_written(user, other_user):
+    async with connected(user) as sending, connected(user) as elsewhere, connected(other_user) as stranger:
+        await send(sending, "message.send", client_id="w1", text="hello")
+        cid = (await receive_frame(sending, "message.created"))["conversation_id"]
+        started = await receive_frame(elsewhere, "conversation.writing")
+        assert (started["conversation_id"], started["writing"]) == (cid, True)
+        finished = await receive_frame(elsewhere, "conversation.writing")
+        assert (finished["conversation_id"], finished["writing"]) == (cid, False)
+        frames: list[dict[str, Any]] = []
+        await receive_frame(sending, "turn.finished", seen=frames)
+        assert "conversation.writing" not in {f["type"] for f in frames}  # it follows the conversation's own frames
+        assert await stranger.receive_nothing(timeout=0.2)

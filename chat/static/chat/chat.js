@@ -933,6 +933,13 @@
     takeCarriedNotice();
   }
 
+  // The conversation this tab follows gets no conversation.writing: its own frames say when a reply is written.
+  function markFollowedWriting(frame) {
+    if (frame.type !== "assistant.started" && frame.type !== "turn.finished") return;
+    const li = state.conversationId ? sidebarItem(state.conversationId) : null;
+    if (li) setWriting(li, frame.type === "assistant.started");
+  }
+
   const SIDEBAR_HANDLERS = {
     "conversation.renamed": onConversationRenamed,
     "conversation.deleted": onConversationDeleted,
@@ -972,6 +979,7 @@
       return;
     }
     if (forOtherConversation) return;
+    markFollowedWriting(frame);
     const handler = HANDLERS[frame.type];
     if (handler) handler(frame);
   }
