@@ -14,7 +14,18 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from chat import frames, logcontext, metrics, protocol, ratelimit, selectors, services, session_watch, turns
+from chat import (
+    conversations,
+    frames,
+    logcontext,
+    metrics,
+    protocol,
+    ratelimit,
+    selectors,
+    services,
+    session_watch,
+    turns,
+)
 from chat.models import Message
 from chat.protocol import ClientError, ErrorCode
 from chat.services import Outcome
@@ -57,12 +68,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.session_watch.ticks.append(self.socket_slot.renew)
         await self.session_watch.start()
         turns.ensure_sweeper()
+        await self._join_person_group()
 
     async def disconnect(self, code: int) -> None:
         metrics.socket_closed(self.channel_name, code)
         await self.session_watch.stop()
         await self.socket_slot.release()
         await self._follow(None)
+        await self._leave_person_group()
 
     async def session_ended(self, event: dict[str, Any]) -> None:
         """Called when this socket's session ended (logout anywhere, expiry): close, handle no more frames."""
@@ -178,6 +191,38 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await turns.send_control(
             frame.conversation_id, {"type": "turn.confirm", "call_id": frame.call_id, "allow": frame.allow}
         )
+
+    # --- the sidebar: rename, delete, and news of the person's other conversations ---------------
+
+    async def on_conversation_rename(self, frame: protocol.ConversationRename) -> None:
+        title = " ".join(frame.title.split())
+        if await conversations.rename(owner=self.user, conversation_id=frame.conversation_id, title=title) is None:
+            raise ClientError(ErrorCode.NOT_FOUND, "No such conversation.")
+
+    async def on_conversation_delete(self, frame: protocol.ConversationDelete) -> None:
+        outcome = await conversations.delete(owner=self.user, conversation_id=frame.conversation_id)
+        if outcome is Outcome.NOT_FOUND:
+            raise ClientError(ErrorCode.NOT_FOUND, "No such conversation.")
+        if outcome is Outcome.BUSY:
+            raise ClientError(ErrorCode.BUSY, "A reply is still being written in this conversation; stop it first.")
+
+    async def person_frame(self, event: dict[str, Any]) -> None:
+        """Called for news every tab of this person shows in its sidebar; a deleted conversation is left."""
+        frame = event["frame"]
+        if frame["type"] == "conversation.writing" and frame["conversation_id"] == self.conversation_id:
+            return  # this tab follows it: assistant.started and turn.finished say the same
+        if frame["type"] == "conversation.deleted" and frame["conversation_id"] == self.conversation_id:
+            await self._follow(None)
+        await self._send(frame)
+
+    async def _join_person_group(self) -> None:
+        self.person_group = conversations.person_group(self.user.pk)
+        await self.channel_layer.group_add(self.person_group, self.channel_name)
+
+    async def _leave_person_group(self) -> None:
+        if getattr(self, "person_group", None):
+            await self.channel_layer.group_discard(self.person_group, self.channel_name)
+            self.person_group = None
 
     async def on_ping(self, frame: protocol.Ping) -> None:
         await self._send({"type": "pong", "nonce": frame.nonce})

@@ -75,18 +75,34 @@ class ToolConfirm(_Frame):
     allow: Annotated[bool, Field(strict=True)]
 
 
+class ConversationRename(_Frame):
+    type: Literal["conversation.rename"]
+    conversation_id: ConversationId
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ConversationDelete(_Frame):
+    type: Literal["conversation.delete"]
+    conversation_id: ConversationId
+
+
 class Ping(_Frame):
     type: Literal["ping"]
     nonce: Annotated[str, Field(max_length=64)] | None = None
 
 
-ClientFrame = MessageSend | GenerationStop | ConversationOpen | HistoryBefore | ToolConfirm | Ping
+ClientFrame = (
+    MessageSend | GenerationStop | ConversationOpen | HistoryBefore | ToolConfirm | ConversationRename
+    | ConversationDelete | Ping
+)
 _FRAMES: dict[str, type[_Frame]] = {
     "message.send": MessageSend,
     "generation.stop": GenerationStop,
     "conversation.open": ConversationOpen,
     "history.before": HistoryBefore,
     "tool.confirm": ToolConfirm,
+    "conversation.rename": ConversationRename,
+    "conversation.delete": ConversationDelete,
     "ping": Ping,
 }
 _ADAPTERS = {name: TypeAdapter(model) for name, model in _FRAMES.items()}
@@ -120,6 +136,8 @@ def parse(raw: str, *, max_bytes: int, max_text_chars: int) -> ClientFrame:
             raise ClientError(
                 ErrorCode.TOO_LARGE, f"Message is longer than {max_text_chars} characters.", frame.client_id
             )
+    if isinstance(frame, ConversationRename) and not frame.title.strip():
+        raise ClientError(ErrorCode.INVALID_FRAME, "A title cannot be empty.")
     return frame
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Case, Q, QuerySet, Value, When
+from django.utils import timezone
 
 from chat.models import ApiToken, Conversation, Message, Participant, Persona
 
@@ -14,6 +15,14 @@ def conversation_list(*, owner: AbstractBaseUser, query: str = "") -> QuerySet[C
     if query:
         conversations = conversations.filter(title__icontains=query)
     return conversations.order_by("-updated_at", "-id")
+
+
+def conversation_sidebar(*, owner: AbstractBaseUser) -> QuerySet[Conversation]:
+    """The person's conversations as the sidebar lists them, each with `writing`: a live turn lease
+    (a reply being written, on any process)."""
+    live = Q(turn_lease_until__gte=timezone.now()) & ~Q(turn_token="")
+    writing = Case(When(live, then=Value(True)), default=Value(False), output_field=BooleanField())
+    return Conversation.objects.filter(owner=owner).annotate(writing=writing).order_by("-updated_at", "-id")
 
 
 def conversation_get_owned(*, owner: AbstractBaseUser, conversation_id: int) -> Conversation | None:

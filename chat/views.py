@@ -36,7 +36,7 @@ def chat_page(request: HttpRequest, conversation_id: int | None = None) -> HttpR
     if conversation is None:
         services.personas_ensure_builtin()
     context = {
-        "conversations": selectors.conversation_list(owner=request.user),
+        "conversations": selectors.conversation_sidebar(owner=request.user),
         "conversation": conversation,
         "chat_config": chat_config,
         "participants": participants,

@@ -16,7 +16,7 @@ from django.urls import URLPattern
 from django.views.decorators.cache import never_cache
 from ninja import NinjaAPI
 
-from chat.api import conversations, errors, messages, meta, personas, tokens
+from chat.api import conversations, errors, messages, meta, personas, search, tokens
 from chat.api.auth import AUTH
 from chat.api.schemas import ProblemOut
 
@@ -65,6 +65,7 @@ api.add_router("/", messages.router)
 api.add_router("/tokens", tokens.router)
 api.add_router("/personas", personas.router)
 api.add_router("/", meta.router)
+api.add_router("/", search.router)
 
 
 def urlpatterns() -> list[URLPattern]:

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 from pydantic import Field
 
-from chat import export, selectors, services
+from chat import conversations, export, selectors, services
 from chat.api.errors import Problem
 from chat.api.personas import invalid
 from chat.api.schemas import ConversationCreate, ConversationOut, ConversationPage, ConversationRename, In
@@ -72,9 +72,7 @@ async def get_conversation(request: HttpRequest, conversation_id: int) -> Conver
 
 @router.patch("/{int:conversation_id}", response=ConversationOut, summary="Rename a conversation")
 async def rename_conversation(request: HttpRequest, conversation_id: int, body: ConversationRename) -> Conversation:
-    conversation = await database_sync_to_async(services.conversation_rename)(
-        owner=request.auth, conversation_id=conversation_id, title=body.title
-    )
+    conversation = await conversations.rename(owner=request.auth, conversation_id=conversation_id, title=body.title)
     if conversation is None:
         raise Problem(404, "No such conversation.")
     return conversation
@@ -82,9 +80,7 @@ async def rename_conversation(request: HttpRequest, conversation_id: int, body: 
 
 @router.delete("/{int:conversation_id}", response={204: None}, summary="Delete a conversation and its messages")
 async def delete_conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
-    outcome = await database_sync_to_async(services.conversation_delete)(
-        owner=request.auth, conversation_id=conversation_id
-    )
+    outcome = await conversations.delete(owner=request.auth, conversation_id=conversation_id)
     if outcome is Outcome.NOT_FOUND:
         raise Problem(404, "No such conversation.")
     if outcome is Outcome.BUSY:

@@ -18,7 +18,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import frames, logcontext, metrics, services
+from chat import conversations, frames, logcontext, metrics, services
 from chat.models import Message
 from chat.personas import Speaker
 from chat.turns import control
@@ -38,6 +38,7 @@ def start_turn(accepted: services.Accepted) -> Turn:
     """Start writing the reply the services created; the caller must not await it."""
     assert accepted.conversation is not None and accepted.reply is not None
     turn = Turn(accepted.conversation.pk, accepted.reply, accepted.token, accepted.speakers)
+    turn.owner_id = accepted.conversation.owner_id
     _running[turn.conversation_id] = turn
     turn.task = asyncio.create_task(turn.run(), name=f"turn-{turn.conversation_id}")
     turn.task.add_done_callback(turn.ended)
@@ -113,6 +114,7 @@ class Turn:
         self.began = False
         self._work: asyncio.Task[None] | None = None
         self._desk: control.ControlDesk | None = None
+        self.owner_id: int | None = None  # whose sidebars mark the conversation while the reply is written
 
     async def run(self) -> None:
         self.began = True
@@ -122,6 +124,7 @@ class Turn:
         try:
             await self._typing(self.speakers[0])
             await publish(self.conversation_id, frames.assistant_started(self.rounds.current))  # type: ignore[arg-type]
+            await self._tell_owner(writing=True)
             self._desk = await control.desk()
             await self._desk.join(self.conversation_id, self.on_control)
             keeper = asyncio.create_task(self._keep_lease())
@@ -191,6 +194,17 @@ class Turn:
         log.info("Turn finished: %s", status)
         rounds.meter.finished(status)
         await publish(self.conversation_id, frames.turn_finished(self.conversation_id, rounds.last_seq, status, error))
+        await self._tell_owner(writing=False)
+
+    async def _tell_owner(self, *, writing: bool) -> None:
+        """Every tab of the person marks the conversation in its sidebar while its reply is written."""
+        if self.owner_id is None:
+            return
+        frame = {"type": "conversation.writing", "conversation_id": self.conversation_id, "writing": writing}
+        try:
+            await conversations.publish_to_person(self.owner_id, frame)
+        except Exception:
+            log.warning("Could not tell person %s about conversation %s", self.owner_id, self.conversation_id, exc_info=True)
 
     def forget(self, _: Any = None) -> None:
         if _running.get(self.conversation_id) is self:

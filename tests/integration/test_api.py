@@ -432,6 +432,7 @@ EXPECTED_ROUTES = {
     ("post", "/api/v1/conversations/{conversation_id}/confirmations/{call_id}"),
     ("get", "/api/v1/tokens"), ("post", "/api/v1/tokens"), ("get", "/api/v1/tokens/{token_id}"),
     ("delete", "/api/v1/tokens/{token_id}"), ("get", "/api/v1/providers"), ("get", "/api/v1/me"),
+    ("get", "/api/v1/search"),
     ("get", "/api/v1/personas"), ("post", "/api/v1/personas"), ("get", "/api/v1/personas/{persona_id}"),
     ("patch", "/api/v1/personas/{persona_id}"), ("delete", "/api/v1/personas/{persona_id}"),
 }
