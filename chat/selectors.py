@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import BooleanField, Case, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from chat.models import ApiToken, Conversation, Message, Participant, Persona
@@ -86,7 +86,8 @@ def message_page(
 
 def persona_list(*, owner: AbstractBaseUser) -> QuerySet[Persona]:
     """The personas a person can use: the built-in ones first, then their own, by name."""
-    return Persona.objects.filter(Q(owner=owner) | Q(owner__isnull=True)).order_by("owner_id", "name", "id")
+    built_in_first = F("owner_id").asc(nulls_first=True)  # PostgreSQL puts NULLs last by default, SQLite first
+    return Persona.objects.filter(Q(owner=owner) | Q(owner__isnull=True)).order_by(built_in_first, "name", "id")
 
 
 def persona_get_usable(*, owner: AbstractBaseUser, persona_id: int) -> Persona | None:

@@ -26,7 +26,7 @@ class ExportQuery(In):
 class ListQuery(In):
     q: str = Field(default="", max_length=200, description="Keep conversations whose title contains this.")
     limit: int = Field(default=20, ge=1, le=100)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)  # PostgreSQL's OFFSET is a bigint: bound it here
 
 
 async def owned(user: Any, conversation_id: int) -> Conversation:

@@ -24,7 +24,7 @@ router = Router(tags=["messages"])
 
 
 class PageQuery(In):
-    after_seq: int = Field(default=0, ge=0, description="Only messages with a higher seq.")
+    after_seq: int = Field(default=0, ge=0, le=2**31 - 1, description="Only messages with a higher seq.")
     limit: int = Field(default=50, ge=1, le=200)
 
 
