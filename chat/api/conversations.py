@@ -12,7 +12,7 @@ from pydantic import Field
 from chat import conversations, export, selectors, services
 from chat.api.errors import Problem
 from chat.api.personas import invalid
-from chat.api.schemas import ConversationCreate, ConversationOut, ConversationPage, ConversationRename, In
+from chat.api.schemas import ConversationCreate, ConversationOut, ConversationPage, ConversationRename, In, Text
 from chat.models import Conversation
 from chat.services import Outcome
 
@@ -24,7 +24,7 @@ class ExportQuery(In):
 
 
 class ListQuery(In):
-    q: str = Field(default="", max_length=200, description="Keep conversations whose title contains this.")
+    q: Text = Field(default="", max_length=200, description="Keep conversations whose title contains this.")
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=1_000_000_000)  # PostgreSQL's OFFSET is a bigint: bound it here
 

@@ -10,14 +10,14 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from chat.api.schemas import In
+from chat.api.schemas import In, Text
 from chat.search import conversation_search
 
 router = Router(tags=["conversations"])
 
 
 class SearchQuery(In):
-    q: str = Field(min_length=1, max_length=200, description="Words to find in titles and messages (any case).")
+    q: Text = Field(min_length=1, max_length=200, description="Words to find in titles and messages (any case).")
     limit: int = Field(default=20, ge=1, le=100)
 
 
