@@ -87,6 +87,8 @@ class Delivery:
         """The frame to send (a delta trimmed to what the client lacks) or None; and the seq of a reply
         whose text went missing on the way, the first time it does (ask the turn for all of it)."""
         kind, seq = frame["type"], frame.get("seq")
+        if kind == "turn.finished":  # about the turn, not its last message: never replayed, always passed on
+            return frame, None
         if seq in self.final or (kind in STARTED and seq in self.started):
             return None, None
         if kind in STARTED:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from channels.layers import get_channel_layer
 
-from chat import services, turns
+from chat import follow, services, turns
 from chat.models import Message
 from chat.testing.api import bearer_client, post, token_for
 from chat.testing.fake_llm_server import FakeLLMServer, Hold, text_reply
@@ -168,6 +168,32 @@ async def test_last_seq_after_the_turn_gives_only_what_is_missing(user, model, a
 
     async with sse_stream(events_url(conversation.pk), {**auth, "Last-Event-ID": "2"}) as nothing_new:
         assert (await nothing_new.next_event()).frame["first_seq"] is None
+
+
+async def test_frames_published_while_the_page_is_read_are_neither_lost_nor_sent_twice(
+    user, model, auth, conversation, monkeypatch, settings
+):
+    """A whole turn runs between the stream's subscription and its read of the stored page."""
+    settings.SSE_KEEPALIVE_SECONDS = 0.2  # a keep-alive after the last frame: nothing else was buffered
+    model.says("Raced and joined.")
+    real_open_page = follow.open_page
+    async with connected(user) as comm:
+        await send(comm, "conversation.open", conversation_id=conversation.pk, last_seq=0)
+        await receive_frame(comm, "conversation.opened")
+
+        async def read_after_a_turn(*args: Any) -> Any:
+            await api_send(user, conversation.pk, "race")
+            await receive_turn(comm)
+            return await real_open_page(*args)
+
+        monkeypatch.setattr(follow, "open_page", read_after_a_turn)
+        async with sse_stream(events_url(conversation.pk), auth) as stream:
+            frames = await stream.until("turn.finished")
+            await stream.comment()
+
+    assert [f["type"] for f in frames] == ["conversation.opened", "message.created", "assistant.completed", "turn.finished"]
+    assert frames[2]["text"] == "Raced and joined."
+    assert len(stream.events) == 4
 
 
 async def test_a_malformed_last_event_id_is_422(auth, conversation):
