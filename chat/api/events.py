@@ -28,7 +28,7 @@ EVENTS_OPENAPI = {
 
 
 class EventsQuery(In):
-    last_seq: int = Field(default=0, ge=0, description="The highest seq you hold as final (0: everything).")
+    last_seq: int = Field(default=0, ge=0, le=999_999_999_999, description="The highest seq you hold as final (0: everything).")
 
 
 @router.get(
