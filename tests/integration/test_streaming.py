@@ -268,3 +268,39 @@ class _streams:
 
     async def __aexit__(self, *exc: Any) -> None:
         await asyncio.gather(*(c.__aexit__(*exc) for c in self.contexts))
+
+
+def test_a_real_daphne_streams_events_unbuffered_with_keep_alives(user, tmp_path):
+    """Through daphne's HTTP server: headers, the first event and keep-alives arrive as they are written."""
+    import time
+
+    import requests
+    from django.conf import settings as django_settings
+    from django.db import connection
+
+    from chat.testing.daphne import database_url, server_env, start_daphne
+    from chat.testing.sse import SseParser
+
+    secret = services.api_token_create(owner=user, name="sse")[1]
+    conversation = services.conversation_create(owner=user, title="over daphne")
+    server = start_daphne(server_env({
+        "DEBUG": "false", "SECRET_KEY": django_settings.SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": database_url(connection.settings_dict), "LLM_PROVIDERS": "", "LLM_PROVIDERS_FILE": "",
+        "SSE_KEEPALIVE_SECONDS": "0.2",
+    }), tmp_path)
+    try:
+        url = f"{server.url}{events_url(conversation.pk)}"
+        with requests.get(url, headers={"Authorization": f"Bearer {secret}"}, stream=True, timeout=5) as response:
+            assert response.status_code == 200
+            assert response.headers["Content-Type"].startswith("text/event-stream")
+            assert (response.headers["Cache-Control"], response.headers["X-Accel-Buffering"]) == ("no-cache", "no")
+            assert "Content-Encoding" not in response.headers
+            parser, items, deadline = SseParser(), [], time.monotonic() + 10
+            for chunk in response.iter_content(chunk_size=None):
+                items += parser.feed(chunk)
+                if items.count("keep-alive") >= 2 or time.monotonic() > deadline:
+                    break
+        assert items[0].event == "conversation.opened", items
+        assert items[1:3] == ["keep-alive", "keep-alive"], items
+    finally:
+        server.stop()
