@@ -12,10 +12,10 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.utils import timezone
 
 from chat import (
     conversations,
+    follow,
     frames,
     logcontext,
     metrics,
@@ -26,7 +26,6 @@ from chat import (
     session_watch,
     turns,
 )
-from chat.models import Message
 from chat.protocol import ClientError, ErrorCode
 from chat.services import Outcome
 from chat.socket_gone import SOCKET_GONE
@@ -51,8 +50,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         self.conversation_id: int | None = None
-        self.delivered: dict[int, int] = {}  # seq -> characters of that reply this socket already has
-        self.resyncing: set[int] = set()  # replies whose missing text was asked for
+        self.delivery = follow.Delivery()  # what this socket holds of the followed conversation
         self.session_watch = session_watch.SessionWatch(self.scope, self.channel_name)
         self.socket_slot = ratelimit.SocketSlot(self.user, self.channel_name)
         if self.user is None or not self.user.is_authenticated:
@@ -147,28 +145,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         conversation = await self._owned(frame.conversation_id)
         await ratelimit.check_replay(self.user)
         await self._follow(conversation.pk)
-        messages, earlier = await _page(conversation.pk, after_seq=frame.last_seq)
-        streaming = any(m.status == Message.Status.STREAMING for m in messages)
-        if streaming and not _leased(conversation) and await turns.sweep(conversation_id=conversation.pk):
-            # A dead turn left its reply streaming: it is marked interrupted before the replay.
-            messages, earlier = await _page(conversation.pk, after_seq=frame.last_seq)
-            streaming = any(m.status == Message.Status.STREAMING for m in messages)
+        page = await follow.open_page(conversation, frame.last_seq)
         participants = await database_sync_to_async(selectors.participants_brief)(conversation_id=conversation.pk)
-        await self._send({
-            "type": "conversation.opened", "conversation_id": conversation.pk, "title": conversation.title,
-            "last_seq": messages[-1].seq if messages else frame.last_seq, "streaming": streaming,
-            "first_seq": messages[0].seq if messages else None, "has_earlier": earlier, "participants": participants,
-        })
-        for replayed in await asyncio.to_thread(frames.replay_all, messages):  # rendering is CPU work: off the loop
-            await self.chat_frame({"frame": replayed})
-        if streaming:  # the turn sends its unsaved text and any confirmation it waits for
+        await self._send(page.opened(conversation, frame.last_seq, participants))
+        for replayed in await page.frames():
+            await self.chat_frame({"frame": replayed}, replayed=True)
+        if page.streaming:  # the turn sends its unsaved text and any confirmation it waits for
             await turns.send_control(conversation.pk, {"type": "turn.sync", "reply_channel": self.channel_name})
 
     async def on_history_before(self, frame: protocol.HistoryBefore) -> None:
         """Older messages of a long conversation, a page at a time, as the person scrolls up."""
         conversation = await self._owned(frame.conversation_id)
         await ratelimit.check_replay(self.user)
-        messages, earlier = await _page(conversation.pk, before_seq=frame.before_seq)
+        messages, earlier = await follow.page_before(conversation.pk, frame.before_seq)
         for replayed in await asyncio.to_thread(frames.replay_all, messages):
             await self._send(replayed)
         await self._send({
@@ -227,43 +216,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_ping(self, frame: protocol.Ping) -> None:
         await self._send({"type": "pong", "nonce": frame.nonce})
 
-    async def chat_frame(self, event: dict[str, Any]) -> None:
-        """Called for every frame the engine publishes; drops reply text this socket already has."""
+    async def chat_frame(self, event: dict[str, Any], *, replayed: bool = False) -> None:
+        """Called for every frame the engine publishes; drops what this socket already has (follow.Delivery)."""
         frame = event["frame"]
         if frame["conversation_id"] != self.conversation_id or event.get("skip") == self.channel_name:
             return
-        seq = frame.get("seq")
-        if frame["type"] == "assistant.started":
-            self.delivered.setdefault(seq, 0)
-        elif frame["type"] == "assistant.delta":
-            have = self.delivered.get(seq, 0)
-            offset, text = frame["offset"], frame["text"]
-            if offset > have:
-                await self._resync(seq)  # text went missing on the way: ask the turn for all of it
-                return
-            if offset + len(text) <= have:
-                return  # already sent
-            frame = {**frame, "offset": have, "text": text[have - offset:]}
-            self.delivered[seq] = have + len(frame["text"])
-            self.resyncing.discard(seq)
-        elif frame["type"] == "assistant.completed":
-            self.delivered.pop(seq, None)
-            self.resyncing.discard(seq)
+        frame, missing = self.delivery.admit(frame, replayed=replayed)
+        if missing is not None:  # text went missing on the way: ask the turn for all of it
+            await turns.send_control(self.conversation_id, {"type": "turn.sync", "reply_channel": self.channel_name})
+        if frame is None:
+            return
         metrics.relayed(event)
         await self._send(frame)
-
-    async def _resync(self, seq: int) -> None:
-        if seq in self.resyncing or self.conversation_id is None:
-            return
-        self.resyncing.add(seq)
-        await turns.send_control(self.conversation_id, {"type": "turn.sync", "reply_channel": self.channel_name})
 
     async def _follow(self, conversation_id: int | None) -> None:
         if conversation_id == self.conversation_id:
             return
         if self.conversation_id is not None:
             await self.channel_layer.group_discard(turns.conversation_group(self.conversation_id), self.channel_name)
-        self.conversation_id, self.delivered, self.resyncing = conversation_id, {}, set()
+        self.conversation_id, self.delivery = conversation_id, follow.Delivery()
         if conversation_id is not None:
             await self.channel_layer.group_add(turns.conversation_group(conversation_id), self.channel_name)
 
@@ -279,16 +250,3 @@ class ChatConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(*SOCKET_GONE):  # closing or dropped: nobody is left to read it
             await self.send(text_data=json.dumps(frame))
             metrics.frame_out(frame)
-
-
-def _leased(conversation: Any) -> bool:
-    until = conversation.turn_lease_until
-    return bool(conversation.turn_token) and until is not None and until >= timezone.now()
-
-
-async def _page(conversation_id: int, *, after_seq: int = 0, before_seq: int | None = None) -> tuple[list[Message], bool]:
-    return await database_sync_to_async(selectors.message_page)(
-        conversation_id=conversation_id, after_seq=after_seq, before_seq=before_seq,
-        limit=settings.CHAT_REPLAY_MESSAGES, max_chars=settings.CHAT_REPLAY_MAX_CHARS,
-    )
-

@@ -292,6 +292,13 @@ CHAT_MAX_DISCUSSION_ROUNDS = env.int("CHAT_MAX_DISCUSSION_ROUNDS", default=5)
 if CHAT_MAX_PARTICIPANTS < 1 or CHAT_MAX_DISCUSSION_ROUNDS < 1:
     raise ImproperlyConfigured("CHAT_MAX_PARTICIPANTS and CHAT_MAX_DISCUSSION_ROUNDS must be at least 1.")
 
+# The SSE stream of a conversation (GET /api/v1/conversations/{id}/events, chat/sse.py): a keep-alive
+# comment after this long without a frame, and the stream ends after SSE_MAX_SECONDS (clients resume).
+SSE_KEEPALIVE_SECONDS = env.float("SSE_KEEPALIVE_SECONDS", default=15.0)
+SSE_MAX_SECONDS = env.float("SSE_MAX_SECONDS", default=600.0)
+if not (SSE_KEEPALIVE_SECONDS > 0 and SSE_MAX_SECONDS > 0):
+    raise ImproperlyConfigured("SSE_KEEPALIVE_SECONDS and SSE_MAX_SECONDS must be positive numbers of seconds.")
+
 # /readyz (chat/health.py): each check (database, channel layer, each MCP server) gets this long, all at once.
 READY_CHECK_SECONDS = env.float("READY_CHECK_SECONDS", default=2.0)
 if not READY_CHECK_SECONDS > 0:

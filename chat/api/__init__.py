@@ -4,6 +4,7 @@
     errors.py         problem+json for every error
     middleware.py     problem+json for errors no operation sees (unknown path, 405, 500)
     conversations.py  messages.py  personas.py  tokens.py  meta.py   the resources
+    events.py         a conversation as Server-Sent Events (chat/sse.py)
     schemas.py        bodies
 """
 
@@ -16,7 +17,7 @@ from django.urls import URLPattern
 from django.views.decorators.cache import never_cache
 from ninja import NinjaAPI
 
-from chat.api import conversations, errors, messages, meta, personas, search, tokens
+from chat.api import conversations, errors, events, messages, meta, personas, search, tokens
 from chat.api.auth import AUTH
 from chat.api.schemas import ProblemOut
 
@@ -62,6 +63,7 @@ api = ChatAPI(
 errors.install(api)
 api.add_router("/conversations", conversations.router)
 api.add_router("/", messages.router)
+api.add_router("/", events.router)
 api.add_router("/tokens", tokens.router)
 api.add_router("/personas", personas.router)
 api.add_router("/", meta.router)

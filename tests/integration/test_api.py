@@ -428,7 +428,7 @@ EXPECTED_ROUTES = {
     ("delete", "/api/v1/conversations/{conversation_id}"), ("get", "/api/v1/conversations/{conversation_id}/export"),
     ("get", "/api/v1/conversations/{conversation_id}/messages"), ("post", "/api/v1/conversations/{conversation_id}/messages"),
     ("get", "/api/v1/conversations/{conversation_id}/messages/{seq}"), ("post", "/api/v1/messages"),
-    ("post", "/api/v1/conversations/{conversation_id}/stop"),
+    ("post", "/api/v1/conversations/{conversation_id}/stop"), ("get", "/api/v1/conversations/{conversation_id}/events"),
     ("post", "/api/v1/conversations/{conversation_id}/confirmations/{call_id}"),
     ("get", "/api/v1/tokens"), ("post", "/api/v1/tokens"), ("get", "/api/v1/tokens/{token_id}"),
     ("delete", "/api/v1/tokens/{token_id}"), ("get", "/api/v1/providers"), ("get", "/api/v1/me"),

@@ -69,4 +69,6 @@ def _env() -> dict[str, str]:
         "DEBUG": "false", "SECRET_KEY": settings.SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DATABASE_URL": database_url(connection.settings_dict), "LLM_PROVIDERS": "", "LLM_PROVIDERS_FILE": "",
         "API_RATE_LIMIT_PER_MINUTE": "1000000", "CHAT_RATE_LIMIT_MESSAGES": "1000000", "CHAT_SHUTDOWN_SECONDS": "2",
+        # an event stream answers until SSE_MAX_SECONDS: end each soon; each one opened counts as a replay
+        "SSE_MAX_SECONDS": "0.5", "CHAT_REPLAYS_PER_MINUTE": "1000000",
     })
