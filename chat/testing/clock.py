@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 
@@ -22,3 +23,8 @@ class FakeTime:
         """Drive a built chain (get_llm()) with this clock and sleep; returns it."""
         llm.sleep, llm.clock = self.sleep, self.clock
         return llm
+
+
+async def one_loop_turn() -> None:
+    """Let the other tasks run one step; no time passes."""
+    await asyncio.sleep(0)  # allowed-sleep: yields one event-loop turn, waits for nothing

@@ -8,13 +8,10 @@ from typing import Any
 
 import pytest
 
+from chat.testing.clock import one_loop_turn
 from chat.turns import fanout
 from chat.turns.fanout import ReplyText
 
-
-async def one_loop_turn() -> None:
-    """Let the other tasks run one step; no time passes."""
-    await asyncio.sleep(0)  # allowed-sleep: yields one event-loop turn, waits for nothing
 
 @pytest.fixture
 def published(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:

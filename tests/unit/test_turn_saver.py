@@ -8,14 +8,10 @@ from typing import Any
 
 import pytest
 
-from chat.testing.clock import FakeTime
+from chat.testing.clock import FakeTime, one_loop_turn
 from chat.turns import saver as saver_module
 from chat.turns.saver import GroupCommit, InterimSaver
 
-
-async def one_loop_turn() -> None:
-    """Let the other tasks run one step; no time passes."""
-    await asyncio.sleep(0)  # allowed-sleep: yields one event-loop turn, waits for nothing
 
 @pytest.fixture
 def writes(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
