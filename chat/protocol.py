@@ -33,7 +33,8 @@ class ClientError(Exception):
 
 
 ClientId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-ConversationId = Annotated[int, Field(gt=0, strict=True)]
+MAX_ID = 2**63 - 1  # the largest id a database stores: a larger one is refused here, not overflowed there
+ConversationId = Annotated[int, Field(gt=0, le=MAX_ID, strict=True)]
 
 
 class _Frame(BaseModel):
@@ -46,7 +47,7 @@ class MessageSend(_Frame):
     client_id: ClientId
     text: Annotated[str, Field(min_length=1)]
     # A new conversation's participants (personas, in answering order); omitted: the site's assistant.
-    persona_ids: Annotated[list[Annotated[int, Field(gt=0, strict=True)]], Field(min_length=1, max_length=16)] | None = None
+    persona_ids: Annotated[list[Annotated[int, Field(gt=0, le=MAX_ID, strict=True)]], Field(min_length=1, max_length=16)] | None = None
     # How many rounds the participants discuss the message (a conversation with two or more).
     rounds: Annotated[int, Field(ge=1, le=100, strict=True)] = 1
 

@@ -21,6 +21,7 @@ def _storable(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
+MAX_ID = 2**63 - 1  # the largest id a database stores: a larger one is a 422, never the database's overflow
 
 
 class In(Schema):
@@ -53,7 +54,7 @@ class ConversationPage(Schema):
 
 
 PersonaIds = Annotated[
-    list[Annotated[int, Field(gt=0)]], Field(min_length=1, max_length=16, description="Personas, in answering order.")
+    list[Annotated[int, Field(gt=0, le=MAX_ID)]], Field(min_length=1, max_length=16, description="Personas, in answering order.")
 ]
 Rounds = Annotated[int, Field(ge=1, le=100, description="Rounds of discussion among two or more participants.")]
 
@@ -102,7 +103,7 @@ class SendIn(In):
 
 
 class SendAnywhereIn(SendIn):
-    conversation_id: Annotated[int, Field(gt=0)] | None = Field(
+    conversation_id: Annotated[int, Field(gt=0, le=MAX_ID)] | None = Field(
         default=None, description="Omit or null to start a new conversation."
     )
     persona_ids: PersonaIds | None = Field(default=None, description="A new conversation's participants, in order.")
