@@ -544,9 +544,32 @@
       result = el("pre", { class: "tool-result" });
       card.querySelector(".tool-body").appendChild(result);
     }
-    result.textContent = frame.result;
+    showResult(card, result, frame.result || "");
     noteFinal(frame.seq);
     keepScrolled(stick);
+  }
+
+  // A long result shows its start and says how much more there is; "Show all" opens the rest (it is all stored).
+  const CARD_RESULT_CHARS = 2000;
+
+  function showResult(card, result, text) {
+    const old = card.querySelector(".tool-more");
+    if (old) old.remove();
+    if (text.length <= CARD_RESULT_CHARS) {
+      result.textContent = text;
+      return;
+    }
+    result.textContent = text.slice(0, CARD_RESULT_CHARS);
+    const more = el("p", { class: "tool-more" });
+    const hidden = text.length - CARD_RESULT_CHARS;
+    more.appendChild(el("span", {}, "… (" + hidden.toLocaleString("en") + " characters more)"));
+    const button = el("button", { type: "button", class: "button button-quiet" }, "Show all");
+    button.addEventListener("click", () => {
+      result.textContent = text;
+      more.remove();
+    });
+    more.appendChild(button);
+    result.after(more);
   }
 
   // --- conversations -------------------------------------------------------------------------
