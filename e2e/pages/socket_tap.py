@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from playwright.sync_api import WebSocketRoute
@@ -13,6 +14,9 @@ class SocketTap:
 
     def __init__(self) -> None:
         self.connections: list[tuple[WebSocketRoute, WebSocketRoute, list[dict[str, Any]]]] = []
+        # What reaches the page of each server frame: given the frame and its text, the texts to deliver
+        # now (none drops it, two duplicate it; a policy may keep one and deliver it later, reordered).
+        self.from_server: Callable[[dict[str, Any], str], list[str]] | None = None
 
     def __call__(self, page_side: WebSocketRoute) -> None:
         server_side = page_side.connect_to_server()
@@ -22,7 +26,15 @@ class SocketTap:
             sent.append(json.loads(message))
             server_side.send(message)
 
+        def deliver(message: str | bytes) -> None:
+            if self.from_server is None or isinstance(message, bytes):
+                page_side.send(message)
+                return
+            for text in self.from_server(json.loads(message), message):
+                page_side.send(text)
+
         page_side.on_message(forward)
+        server_side.on_message(deliver)
         self.connections.append((page_side, server_side, sent))
 
     def cut(self, index: int) -> None:
@@ -34,6 +46,12 @@ class SocketTap:
         """The server's side closes with this code and reason, as the page would see it."""
         page_side, server_side, _ = self.connections[index]
         page_side.close(code=code, reason=reason)
+        server_side.close()
+
+    def drop(self, index: int) -> None:
+        """The line dies without a closing handshake: the page sees 1006, the server its peer gone."""
+        page_side, server_side, _ = self.connections[index]
+        page_side.close(code=1006, reason="")
         server_side.close()
 
     def sent(self, index: int) -> list[dict[str, Any]]:
