@@ -147,6 +147,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         conversation = await self._owned(frame.conversation_id)
         await ratelimit.check_replay(self.user)
         await self._follow(conversation.pk)
+        # The client says what it holds: the replay below sends the rest, whatever this socket sent before.
+        self.delivered, self.resyncing = {}, set()
         messages, earlier = await _page(conversation.pk, after_seq=frame.last_seq)
         streaming = any(m.status == Message.Status.STREAMING for m in messages)
         if streaming and not _leased(conversation) and await turns.sweep(conversation_id=conversation.pk):
