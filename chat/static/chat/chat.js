@@ -282,20 +282,33 @@
     const item = messageItem(frame.seq, "assistant");
     labelParticipant(item, frame.participant);
     item.text = "";
+    item.resyncing = false;
     item.body.textContent = "";
     item.el.classList.remove("has-tool-calls");
     setStatus(item, "streaming");
     setBusy(true);
   }
 
+  // Offsets make a repeated, overlapping or late delta harmless (a reply only grows). A delta past the
+  // text held means one was lost on the way: it is not shown out of place; the reply is asked for again.
   function onAssistantDelta(frame) {
     const stick = nearBottom();
     const item = messageItem(frame.seq, "assistant");
-    // Offsets make a repeated or overlapping delta harmless (docs/protocol.md).
+    if (frame.offset > item.text.length) {
+      resync(item);
+      return;
+    }
+    if (frame.offset + frame.text.length <= item.text.length) return;
     item.text = item.text.slice(0, frame.offset) + frame.text;
     item.body.textContent = item.text;
     if (item.text) showTyping(null);
     keepScrolled(stick);
+  }
+
+  // Reopening the conversation replays a streaming reply from its start (docs/protocol.md); once per gap.
+  function resync(item) {
+    if (item.resyncing || !state.conversationId) return;
+    item.resyncing = sendFrame({ type: "conversation.open", conversation_id: state.conversationId, last_seq: state.lastFinalSeq });
   }
 
   function onAssistantCompleted(frame) {
@@ -304,6 +317,7 @@
     labelParticipant(item, frame.participant);
     showTyping(null);
     item.text = frame.text || "";
+    item.resyncing = false;
     if (frame.html) {
       item.body.innerHTML = frame.html; // sanitized on the server (chat/rendering.py)
       decorateCodeBlocks(item.body);
@@ -544,9 +558,32 @@
       result = el("pre", { class: "tool-result" });
       card.querySelector(".tool-body").appendChild(result);
     }
-    result.textContent = frame.result;
+    showResult(card, result, frame.result || "");
     noteFinal(frame.seq);
     keepScrolled(stick);
+  }
+
+  // A long result shows its start and says how much more there is; "Show all" opens the rest (it is all stored).
+  const CARD_RESULT_CHARS = 2000;
+
+  function showResult(card, result, text) {
+    const old = card.querySelector(".tool-more");
+    if (old) old.remove();
+    if (text.length <= CARD_RESULT_CHARS) {
+      result.textContent = text;
+      return;
+    }
+    result.textContent = text.slice(0, CARD_RESULT_CHARS);
+    const more = el("p", { class: "tool-more" });
+    const hidden = text.length - CARD_RESULT_CHARS;
+    more.appendChild(el("span", {}, "… (" + hidden.toLocaleString("en") + " characters more)"));
+    const button = el("button", { type: "button", class: "button button-quiet" }, "Show all");
+    button.addEventListener("click", () => {
+      result.textContent = text;
+      more.remove();
+    });
+    more.appendChild(button);
+    result.after(more);
   }
 
   // --- conversations -------------------------------------------------------------------------
@@ -561,6 +598,7 @@
   }
 
   function onConversationCreated(frame) {
+    if (sidebarItem(frame.conversation_id)) return; // told twice
     state.conversationId = frame.conversation_id;
     window.history.replaceState(null, "", conversationUrl(frame.conversation_id));
     const li = newSidebarItem(frame.conversation_id, frame.title, new Date().toISOString(), true);
