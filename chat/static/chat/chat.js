@@ -865,7 +865,7 @@
     items.forEach((li) => {
       const group = dayGroup(new Date(when(li)), now);
       if (group !== current) {
-        const heading = el("li", { class: "conversation-day", role: "presentation" });
+        const heading = el("li", { class: "conversation-day" }); // a plain item: a list may hold only <li> (axe "list")
         heading.appendChild(el("h3", {}, group));
         dom.conversations.appendChild(heading);
         current = group;
