@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from chat.models import Message
 from chat.testing import wire
 from chat.testing.chunking import cut
-from chat.testing.fake_llm_server import Frame, Hold, raw_reply
+from chat.testing.fake_llm_server import Frame, Hold, raw_reply, text_reply
 from e2e.pages.chat_page import ChatPage
 
 PIECES = ["👩‍👩‍👧‍👦", "🇫🇷", "漢字とかな", "e\u0301", "```python\nprint('héllo')\n```\n", '{"a": [1, {"b": "ü"}]}',
@@ -36,6 +36,16 @@ def _drawn(seed: int) -> tuple[str, list[bytes], bytes]:
     return text, cut(body, rng.sample(range(1, len(body)), 30)), tail
 
 
+def streamed_text(chat: ChatPage, expected: str) -> str:
+    """The streaming reply's plain text once it equals `expected`, or as it is after 5 s (exact, whitespace kept)."""
+    return chat.body(chat.last_assistant()).evaluate(
+        "(node, expected) => new Promise((resolve) => {"
+        "  const deadline = Date.now() + 5000;"
+        "  const check = () => (node.textContent === expected || Date.now() > deadline)"
+        "    ? resolve(node.textContent) : requestAnimationFrame(check);"
+        "  check(); })", expected)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_stream_cut_at_random_bytes_shows_exactly_the_stored_text(chat: ChatPage, fake_llm, seed: int) -> None:
     text, pieces, tail = _drawn(seed)
@@ -45,14 +55,22 @@ def test_a_stream_cut_at_random_bytes_shows_exactly_the_stored_text(chat: ChatPa
     fake_llm.wait_until_held("before-the-end")
     reply = chat.last_assistant()
     expect(reply).to_have_attribute("data-status", "streaming")
-    body = chat.body(reply)
-    page_text = body.evaluate("(node, expected) => new Promise((resolve) => {"
-                              "  const deadline = Date.now() + 5000;"
-                              "  const check = () => (node.textContent === expected || Date.now() > deadline)"
-                              "    ? resolve(node.textContent) : requestAnimationFrame(check);"
-                              "  check(); })", text)
+    page_text = streamed_text(chat, text)
     assert page_text == text, "the page's streamed text differs from the reply"
     fake_llm.release("before-the-end")
     expect(reply).to_have_attribute("data-status", "complete")
     stored = Message.objects.get(conversation_id=chat.conversation_id_from_url(), role="assistant")
     assert stored.content == text
+
+
+def test_deltas_after_emoji_land_where_they_belong(chat: ChatPage, fake_llm) -> None:
+    """Offsets count code points, and an emoji is two UTF-16 units in the page: each token here is its own delta."""
+    tokens = ["🇫🇷 flag, ", "👩‍👩‍👧‍👦 family, ", "e\u0301 accent, ", "漢字 ", "more "]
+    fake_llm.script(text_reply(*tokens, Hold("before-the-end"), "end.", delay=0.15))
+
+    chat.send("emoji please")
+    fake_llm.wait_until_held("before-the-end")
+
+    assert streamed_text(chat, "".join(tokens)) == "".join(tokens), "a delta after an emoji landed in the wrong place"
+    fake_llm.release("before-the-end")
+    expect(chat.last_assistant()).to_have_attribute("data-status", "complete")

@@ -282,6 +282,7 @@
     const item = messageItem(frame.seq, "assistant");
     labelParticipant(item, frame.participant);
     item.text = "";
+    item.points = 0;
     item.resyncing = false;
     item.body.textContent = "";
     item.el.classList.remove("has-tool-calls");
@@ -294,18 +295,28 @@
   function onAssistantDelta(frame) {
     const stick = nearBottom();
     const item = messageItem(frame.seq, "assistant");
-    if (frame.offset > item.text.length) {
+    // Offsets count Unicode code points, as the server does; a JS string's length counts UTF-16 units,
+    // which differ after any emoji: compare and cut in code points.
+    const have = codePoints(item);
+    if (frame.offset > have) {
       resync(item);
       return;
     }
-    if (frame.offset + frame.text.length <= item.text.length) return;
-    item.text = item.text.slice(0, frame.offset) + frame.text;
+    const incoming = Array.from(frame.text).length;
+    if (frame.offset + incoming <= have) return;
+    item.text = frame.offset === have ? item.text + frame.text : Array.from(item.text).slice(0, frame.offset).join("") + frame.text;
+    item.points = frame.offset + incoming;
     item.body.textContent = item.text;
     if (item.text) showTyping(null);
     keepScrolled(stick);
   }
 
   // Reopening the conversation replays a streaming reply from its start (docs/protocol.md); once per gap.
+  function codePoints(item) {
+    if (item.points === undefined || item.points === null) item.points = Array.from(item.text).length;
+    return item.points;
+  }
+
   function resync(item) {
     if (item.resyncing || !state.conversationId) return;
     item.resyncing = sendFrame({ type: "conversation.open", conversation_id: state.conversationId, last_seq: state.lastFinalSeq });
@@ -317,6 +328,7 @@
     labelParticipant(item, frame.participant);
     showTyping(null);
     item.text = frame.text || "";
+    item.points = null;
     item.resyncing = false;
     if (frame.html) {
       item.body.innerHTML = frame.html; // sanitized on the server (chat/rendering.py)
