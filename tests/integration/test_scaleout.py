@@ -141,13 +141,19 @@ async def test_a_turn_whose_process_is_killed_is_marked_interrupted_and_the_conv
     ]
 
 
-async def test_an_idle_socket_lives_a_minute_and_a_twenty_second_reply_can_still_be_stopped(user, start_servers):
-    """channels_redis blocks 5 s on a read; with redis-py's 5 s socket timeout idle sockets died in 5-24 s."""
+async def test_an_idle_socket_lives_a_minute_and_a_twenty_second_reply_can_still_be_stopped(
+    user, other_user, start_servers
+):
+    """channels_redis blocks 5 s on a read; with redis-py's 5 s socket timeout idle sockets died in 5-24 s.
+
+    The idle socket is another person's: a socket of the writer's would hear about the reply (`conversation.writing`).
+    """
     (server,) = start_servers(1, DEMO_TOKEN_DELAY_SECONDS="0.6")
     cookie = await session_cookie(user)
+    idle_cookie = await session_cookie(other_user)
 
     async def idle() -> dict[str, Any]:
-        async with live_socket(server.ws_url, cookie) as ws:
+        async with live_socket(server.ws_url, idle_cookie) as ws:
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(ws.recv(), timeout=60)  # nothing should arrive, and the socket must live
             await send(ws, "ping", nonce="after-a-minute")

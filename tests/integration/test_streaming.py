@@ -10,12 +10,12 @@ import asyncio
 from typing import Any
 
 import pytest
-from channels.layers import get_channel_layer
 
 from chat import follow, services, turns
 from chat.models import Message
 from chat.testing.api import bearer_client, post, token_for
 from chat.testing.fake_llm_server import FakeLLMServer, Hold, text_reply
+from chat.testing.layers import channel_dropped, group_members
 from chat.testing.providers import OPENAI_URL, PRIMARY
 from chat.testing.socket import connected, receive_frame, receive_turn, reply_text, send
 from chat.testing.sse import events_url, sse_stream
@@ -90,7 +90,7 @@ async def test_an_unowned_or_missing_conversation_is_404_before_anything_streams
             assert stream.status == 404 and stream.ended
             assert stream.headers["content-type"] == "application/problem+json"
             assert b'"code": "not_found"' in stream.body
-    assert get_channel_layer().groups.get(turns.conversation_group(theirs.pk)) is None
+    assert await group_members(turns.conversation_group(theirs.pk)) == set()
 
 
 async def test_without_credentials_the_stream_is_401(conversation):
@@ -120,7 +120,7 @@ async def test_the_stream_ends_after_sse_max_seconds(settings, auth, conversatio
     async with sse_stream(events_url(conversation.pk), auth) as stream:
         await stream.until_ended(timeout=5)
         assert [e.event for e in stream.events] == ["conversation.opened"]
-    assert get_channel_layer().groups.get(turns.conversation_group(conversation.pk)) is None
+    assert await group_members(turns.conversation_group(conversation.pk)) == set()
 
 
 async def test_last_event_id_resumes_mid_reply_with_exactly_the_missing_events(user, use_providers, auth, conversation):
@@ -210,13 +210,12 @@ async def test_twenty_concurrent_streams_all_complete(user, model, auth, convers
         results = await asyncio.gather(*(s.until("turn.finished", timeout=30) for s in streams))
     assert all(reply_text(frames) == "Everyone gets this." for frames in results)
     assert all(types(frames) == types(results[0]) for frames in results)
-    assert get_channel_layer().groups.get(turns.conversation_group(conversation.pk)) is None
+    assert await group_members(turns.conversation_group(conversation.pk)) == set()
 
 
 async def test_a_client_gone_mid_reply_frees_its_stream_and_the_reply_is_completed_and_stored(
     user, use_providers, auth, conversation
 ):
-    layer = get_channel_layer()
     group = turns.conversation_group(conversation.pk)
     with FakeLLMServer() as fake:
         use_providers({**PRIMARY, "base_url": fake.base_url})
@@ -226,9 +225,9 @@ async def test_a_client_gone_mid_reply_frees_its_stream_and_the_reply_is_complet
             reply = await api_send(user, conversation.pk, "go")
             await stream.until("assistant.delta")
             await asyncio.to_thread(fake.wait_until_held, "middle")
-            (channel,) = layer.groups[group]
+            (channel,) = await group_members(group)
             await stream.disconnect()
-            assert layer.groups.get(group) is None and channel not in layer.channels
+            assert await group_members(group) == set() and channel_dropped(channel)
         async with connected(user) as comm:  # a tab that sees the turn end
             await send(comm, "conversation.open", conversation_id=conversation.pk, last_seq=0)
             await receive_frame(comm, "conversation.opened")
