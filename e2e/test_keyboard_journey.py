@@ -44,7 +44,7 @@ def test_the_whole_journey_works_from_the_keyboard_with_focus_always_visible(pag
     page.keyboard.press("Enter")
     card = chat.tool_cards.last
     expect(card).to_have_attribute("data-state", "confirming")
-    tab_to(page, card.get_by_role("button", name="Allow"))
+    tab_to(page, card.get_by_role("button", name="Allow"), backwards=True)  # the card is above the composer
     page.keyboard.press("Space")
     expect(card).to_have_attribute("data-state", "done")
     expect(chat.body(chat.last_assistant())).to_have_text("Done.")

