@@ -72,3 +72,16 @@ def test_a_conversation_with_a_reply_being_written_is_not_deleted_and_the_page_s
     expect(chat.page.get_by_role("alert")).to_contain_text("stop it first")
     expect(sidebar.links).to_have_text(["Busy one"])
     Conversation.objects.filter(pk=cid).update(turn_token="", turn_lease_until=None)
+
+
+def test_a_long_title_is_cut_short_and_its_buttons_stay_inside_the_sidebar(chat: ChatPage) -> None:
+    conversation_of(chat.user, "A very long title that goes on and on about a trip to Lyon and back", "hi")
+    chat.page.reload()
+    chat.expect_connected()
+    sidebar = Sidebar(chat.page)
+    item = sidebar.item("A very long title that goes on and on about a trip to Lyon and back")
+    edge = sidebar.nav.evaluate("nav => nav.getBoundingClientRect().right")
+    for name in ("Rename", "Delete"):
+        box = item.get_by_role("button", name=name).bounding_box()
+        assert box is not None and box["x"] + box["width"] <= edge, f"{name} sticks out of the sidebar: {box}, edge {edge}"
+    assert sidebar.nav.evaluate("nav => nav.scrollWidth <= nav.clientWidth"), "the sidebar scrolls sideways"
