@@ -9,7 +9,7 @@ as asked. The turn engine runs them one after another (chat/turns/lifecycle.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -86,11 +86,3 @@ def _mention(name: str, text: str) -> int | None:
     """Where `@name` first appears as a whole name (any case), or None."""
     found = re.search(rf"(?<![\w@])@{re.escape(name)}(?![\w'-])", text, re.IGNORECASE)
     return found.start() if found else None
-
-
-def unique_ids(ids: Iterable[int]) -> list[int]:
-    seen: list[int] = []
-    for pk in ids:
-        if pk not in seen:
-            seen.append(pk)
-    return seen
