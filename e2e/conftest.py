@@ -318,16 +318,12 @@ def make_user(live_stack: Site) -> Callable[..., Any]:
 @pytest.fixture
 def login_as(live_stack: Site) -> Callable[[Any, Any], None]:
     """Put a real session cookie for `user` into a browser context (skips the login form)."""
-    from django.conf import settings
-    from django.test import Client
+    from chat.testing.login import login
 
-    def login(context: Any, user: Any) -> None:
-        client = Client()
-        client.force_login(user)
-        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_stack.url}])
+    def log_in(context: Any, user: Any) -> None:
+        context.add_cookies([login(user).browser_cookie(live_stack.url)])
 
-    return login
+    return log_in
 
 
 @pytest.fixture

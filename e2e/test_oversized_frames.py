@@ -5,21 +5,18 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from playwright.sync_api import expect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from chat.testing.login import login
 from e2e.pages.socket_tap import SocketTap
 
 
 @pytest.fixture
 def chat_socket(make_user, live_stack):
     """A logged-in socket to the live daphne, opened with a real session cookie and the site's Origin."""
-    client = Client()
-    client.force_login(make_user("alice"))
-    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    cookie = login(make_user("alice")).header
     url = live_stack.url.replace("http://", "ws://") + "/ws/chat/"
     with connect(
         url, origin=live_stack.url, additional_headers={"Cookie": cookie}, open_timeout=5, max_size=None

@@ -11,6 +11,7 @@ from chat.models import Message
 from chat.services import INTERRUPTED
 from chat.testing.daphne import start_daphne
 from chat.testing.fake_llm_server import Hold, text_reply, tool_call_reply
+from chat.testing.stored import stored_rows
 from e2e.pages.chat_page import ChatPage
 
 
@@ -35,7 +36,7 @@ def test_a_reload_during_a_confirmation_asks_again_and_allow_still_runs_the_tool
     expect(chat.body(chat.last_assistant())).to_have_text("Deleted.")
     chat.expect_reply_done()
     assert live_stack.mcp_calls() == [("delete_file", {"path": "/tmp/old.log"})]
-    rows = Message.objects.filter(conversation_id=chat.conversation_id_from_url()).order_by("seq")
+    rows = stored_rows(chat.conversation_id_from_url())
     assert [(m.role, m.status) for m in rows] == [
         ("user", "complete"), ("assistant", "complete"), ("tool", "complete"), ("assistant", "complete"),
     ]
@@ -80,7 +81,7 @@ def test_after_a_server_restart_mid_reply_the_reply_shows_interrupted_and_can_be
         if after is not None:
             after.stop()
 
-    rows = Message.objects.filter(conversation_id=conversation_id).order_by("seq")
+    rows = stored_rows(conversation_id)
     assert [(m.role, m.status, m.content) for m in rows] == [
         ("user", "complete", "Tell me a story"), ("assistant", "failed", "Half of a story"),
         ("user", "complete", "Tell me a story"), ("assistant", "complete", "Back again."),
