@@ -996,6 +996,31 @@
     "conversation.writing": onConversationWriting,
   };
 
+  // --- screen-reader announcements ----------------------------------------------------------
+  // The message log is not a live region (it would read every token). Instead: one polite
+  // announcement when a reply starts, one when its turn ends, and a failure said assertively.
+  // Each speaker is announced once per turn, so a tool round does not start the reply again.
+
+  const announced = { speaker: null };
+
+  function announce(politeness, text) {
+    const region = document.getElementById("announce-" + politeness);
+    if (region) region.textContent = text;
+  }
+
+  function announceFor(frame) {
+    if (frame.type === "assistant.started") {
+      const name = frame.participant ? frame.participant.name : ROLE_NAMES.assistant;
+      if (announced.speaker !== name) announce("polite", name + " is replying…");
+      announced.speaker = name;
+    } else if (frame.type === "turn.finished") {
+      if (announced.speaker === null && !state.busy) return; // an old turn this tab did not see start
+      announced.speaker = null;
+      if (frame.status === "failed") announce("assertive", "Reply failed: " + (frame.error || "unknown error"));
+      else announce("polite", frame.status === "stopped" ? "Reply stopped." : "Reply complete.");
+    }
+  }
+
   // --- dispatch ------------------------------------------------------------------------------
 
   const HANDLERS = {
@@ -1030,6 +1055,7 @@
     }
     if (forOtherConversation) return;
     markFollowedWriting(frame);
+    announceFor(frame);
     const handler = HANDLERS[frame.type];
     if (handler) handler(frame);
   }
