@@ -996,6 +996,39 @@
     "conversation.writing": onConversationWriting,
   };
 
+  // --- the phone sidebar -------------------------------------------------------------------
+  // On a narrow screen the sidebar is closed behind a "Conversations" button (chat.css hides the
+  // button elsewhere). Opening moves focus into it; Escape closes it and gives focus back to the button.
+
+  function sidebarToggle() {
+    const toggle = document.getElementById("sidebar-toggle");
+    return toggle && toggle.offsetParent !== null ? toggle : null;
+  }
+
+  function setSidebarOpen(open, focusToggle) {
+    const toggle = document.getElementById("sidebar-toggle");
+    toggle.setAttribute("aria-expanded", String(open));
+    document.querySelector(".app").classList.toggle("sidebar-open", open);
+    if (open) document.querySelector("#sidebar .new-chat").focus();
+    else if (focusToggle) toggle.focus();
+  }
+
+  function onSidebarEscape(event) {
+    const toggle = sidebarToggle();
+    if (event.key !== "Escape" || !toggle || toggle.getAttribute("aria-expanded") !== "true") return;
+    const target = event.target;
+    // Escape first cancels a rename, a delete question or a search typed in the sidebar.
+    if (target.closest(".rename-input, .delete-confirm") || (target.id === "conversation-search" && target.value)) return;
+    setSidebarOpen(false, true);
+  }
+
+  function setUpSidebarToggle() {
+    const toggle = document.getElementById("sidebar-toggle");
+    if (!toggle) return;
+    toggle.addEventListener("click", () => setSidebarOpen(toggle.getAttribute("aria-expanded") !== "true", false));
+    document.addEventListener("keydown", onSidebarEscape, true);
+  }
+
   // --- screen-reader announcements ----------------------------------------------------------
   // The message log is not a live region (it would read every token). Instead: one polite
   // announcement when a reply starts, one when its turn ends, and a failure said assertively.
@@ -1088,6 +1121,7 @@
       if (socket) socket.close(1000);
     });
     setUpSidebar();
+    setUpSidebarToggle();
     connect();
     dom.input.focus();
   }
