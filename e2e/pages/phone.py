@@ -8,14 +8,24 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobil
 
 # Every rendered control, scrolled into view the way a person scrolls to it: it must then lie within the
 # screen's width and be the element a tap on its centre lands on (not covered, not off to the side).
+# scrollIntoView also scrolls boxes a person cannot scroll (overflow hidden or clip): those are put back.
 _UNREACHABLE_JS = r"""
 () => {
+  const unscrollable = (value) => value === "hidden" || value === "clip";
+  const scrollLikeAPerson = (node) => {
+    node.scrollIntoView({ block: "center", inline: "nearest" });
+    for (let box = node.parentElement; box; box = box.parentElement) {
+      const style = getComputedStyle(box);
+      if (unscrollable(style.overflowX)) box.scrollLeft = 0;
+      if (unscrollable(style.overflowY)) box.scrollTop = 0;
+    }
+  };
   const found = [];
   const controls = Array.from(document.querySelectorAll(
     "a[href], button, input:not([type=hidden]), textarea, select, summary, [tabindex]:not([tabindex='-1'])"
   )).filter((node) => node.getClientRects().length > 0 && getComputedStyle(node).visibility !== "hidden");
   for (const node of controls) {
-    node.scrollIntoView({ block: "center", inline: "nearest" });
+    scrollLikeAPerson(node);
     const box = node.getBoundingClientRect();
     const name = (node.getAttribute("aria-label") || node.textContent || node.id || node.name || node.tagName).trim().slice(0, 40);
     const x = box.left + box.width / 2;
