@@ -44,7 +44,8 @@ def test_a_text_frame_of_invalid_utf8_closes_with_1007(chat_socket) -> None:
     assert code == 1007
 
 
-def test_the_page_says_message_too_large_when_the_server_closes_with_1009(chat, page) -> None:
+def test_the_page_says_message_too_large_when_the_server_closes_with_1009(chat) -> None:
+    page = chat.page
     tap = SocketTap()
     page.route_web_socket(re.compile(r"/ws/chat/$"), tap)
     chat.open()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from chat.models import Message
 from chat.services import INTERRUPTED
@@ -43,12 +43,12 @@ def test_a_reload_during_a_confirmation_asks_again_and_allow_still_runs_the_tool
 
 
 def test_after_a_server_restart_mid_reply_the_reply_shows_interrupted_and_can_be_asked_again(
-    page: Page, make_user, login_as, fake_llm, live_stack, tmp_path: Path
+    logged_in_context, make_user, fake_llm, live_stack, tmp_path: Path
 ) -> None:
     # A short lease so the restart is noticed within the page's wait; not so short that a loaded machine's
     # renewal lag lets the sweep take a live turn's lease.
     env = {**(live_stack.env or {}), "CHAT_TURN_LEASE_SECONDS": "3", "CHAT_TURN_SWEEP_SECONDS": "0.3"}
-    login_as(page.context, make_user("alice"))
+    page = logged_in_context(make_user("alice")).new_page()
     fake_llm.script(text_reply("Half of ", "a story", Hold("crash"), " never told."), text_reply("Back again."))
     before = start_daphne(env, tmp_path, name="before-restart")
     after = None

@@ -1,10 +1,11 @@
 """A real session for a person, made by Django's login machinery, for clients that skip the login form:
-communicator sockets, sockets to a live daphne, and browser contexts."""
+communicator sockets, sockets to a live daphne, and browser contexts (as their `storage_state`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.test import Client
@@ -20,9 +21,15 @@ class Session:
         """The session as a Cookie header value."""
         return f"{settings.SESSION_COOKIE_NAME}={self.value}"
 
-    def browser_cookie(self, url: str) -> dict[str, Any]:
-        """The session as Playwright's `context.add_cookies` takes it, for the site at url."""
-        return {"name": settings.SESSION_COOKIE_NAME, "value": self.value, "url": url}
+    def storage_state(self, url: str) -> dict[str, Any]:
+        """The session as a Playwright `storage_state`, for the site at url: a browser context made with it
+        starts logged in."""
+        cookie = {
+            "name": settings.SESSION_COOKIE_NAME, "value": self.value, "domain": urlsplit(url).hostname, "path": "/",
+            "expires": -1, "httpOnly": settings.SESSION_COOKIE_HTTPONLY, "secure": settings.SESSION_COOKIE_SECURE,
+            "sameSite": settings.SESSION_COOKIE_SAMESITE or "None",
+        }
+        return {"cookies": [cookie], "origins": []}
 
 
 def login(user: Any) -> Session:
