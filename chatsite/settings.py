@@ -299,6 +299,34 @@ SSE_MAX_SECONDS = env.float("SSE_MAX_SECONDS", default=600.0)
 if not (SSE_KEEPALIVE_SECONDS > 0 and SSE_MAX_SECONDS > 0):
     raise ImproperlyConfigured("SSE_KEEPALIVE_SECONDS and SSE_MAX_SECONDS must be positive numbers of seconds.")
 
+# Documents (docs/documents.md): uploads are kept through Django's storage API, under MEDIA_ROOT by default
+# (outside the static tree, never served at a public URL: downloads go through a view that checks the owner).
+# DOCUMENTS_STORAGE_BACKEND and DOCUMENTS_STORAGE_OPTIONS (JSON) select another storage, such as S3.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "documents": {
+        "BACKEND": env.str("DOCUMENTS_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": env.json("DOCUMENTS_STORAGE_OPTIONS", default={}),
+    },
+}
+DOCUMENTS_ENABLED = env.bool("DOCUMENTS_ENABLED", default=True)
+DOCUMENTS_MAX_FILE_BYTES = env.int("DOCUMENTS_MAX_FILE_BYTES", default=10 * 1024 * 1024)
+DOCUMENTS_MAX_TOTAL_BYTES = env.int("DOCUMENTS_MAX_TOTAL_BYTES", default=100 * 1024 * 1024)
+DOCUMENTS_MAX_PAGES = env.int("DOCUMENTS_MAX_PAGES", default=1000)
+DOCUMENTS_MAX_TEXT_CHARS = env.int("DOCUMENTS_MAX_TEXT_CHARS", default=2_000_000)
+DOCUMENTS_EXTRACT_TIMEOUT_SECONDS = env.float("DOCUMENTS_EXTRACT_TIMEOUT_SECONDS", default=30.0)
+DOCUMENTS_PER_CONVERSATION = env.int("DOCUMENTS_PER_CONVERSATION", default=10)
+# Quote mode: at most this many characters of the documents go into the model's context (a note says where it was cut).
+DOCUMENTS_QUOTE_BUDGET_CHARS = env.int("DOCUMENTS_QUOTE_BUDGET_CHARS", default=24_000)
+# Research mode: passages the search tool returns per call.
+DOCUMENTS_SEARCH_RESULTS = env.int("DOCUMENTS_SEARCH_RESULTS", default=5)
+for _name in ("DOCUMENTS_MAX_FILE_BYTES", "DOCUMENTS_MAX_TOTAL_BYTES", "DOCUMENTS_MAX_PAGES", "DOCUMENTS_MAX_TEXT_CHARS",
+              "DOCUMENTS_PER_CONVERSATION", "DOCUMENTS_QUOTE_BUDGET_CHARS", "DOCUMENTS_SEARCH_RESULTS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1.")
+
 # /readyz (chat/health.py): each check (database, channel layer, each MCP server) gets this long, all at once.
 READY_CHECK_SECONDS = env.float("READY_CHECK_SECONDS", default=2.0)
 if not READY_CHECK_SECONDS > 0:
