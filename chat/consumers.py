@@ -26,6 +26,7 @@ from chat import (
     session_watch,
     turns,
 )
+from chat.documents.changes import documents_frame
 from chat.protocol import ClientError, ErrorCode
 from chat.services import Outcome
 from chat.socket_gone import SOCKET_GONE
@@ -149,7 +150,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.delivery = follow.Delivery()
         page = await follow.open_page(conversation, frame.last_seq)
         participants = await database_sync_to_async(selectors.participants_brief)(conversation_id=conversation.pk)
-        await self._send(page.opened(conversation, frame.last_seq, participants))
+        documents = await database_sync_to_async(documents_frame)(conversation.pk)
+        await self._send(page.opened(conversation, frame.last_seq, participants, documents))
         for replayed in await page.frames():
             await self.chat_frame({"frame": replayed}, replayed=True)
         if page.streaming:  # the turn sends its unsaved text and any confirmation it waits for

@@ -29,9 +29,14 @@ class Page:
     has_earlier: bool
     streaming: bool
 
-    def opened(self, conversation: Conversation, last_seq: int, participants: list[dict[str, Any]]) -> dict[str, Any]:
-        """The `conversation.opened` frame that precedes this page's replay."""
-        return {
+    def opened(
+        self, conversation: Conversation, last_seq: int, participants: list[dict[str, Any]],
+        documents: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The `conversation.opened` frame that precedes this page's replay; with the conversation's documents
+        and mode (the fields of a `conversation.documents` frame) when given."""
+        extra = {k: documents[k] for k in ("document_mode", "documents", "quote_cut")} if documents else {}
+        return {**extra,
             "type": "conversation.opened", "conversation_id": conversation.pk, "title": conversation.title,
             "last_seq": self.messages[-1].seq if self.messages else last_seq, "streaming": self.streaming,
             "first_seq": self.messages[0].seq if self.messages else None, "has_earlier": self.has_earlier,

@@ -6,23 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from chat.models import Document, DocumentChunk
 from chat.testing.api import API, assert_problem, bearer_client, client_of
+from chat.testing.documents import PLANTED, upload
 from chat.testing.pdfs import blank_pdf, corrupt_pdf, pdf_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PLANTED = "The lighthouse keeper counted 4711 gulls on the northern rocks."
-
-
-async def upload(client: Any, name: str, data: bytes, content_type: str = "application/octet-stream") -> Any:
-    return await client.post(f"{API}/documents", {"file": SimpleUploadedFile(name, data, content_type=content_type)})
 
 
 def stored_files(media_root: Path) -> list[Path]:
