@@ -31,6 +31,15 @@ def chat_page(request: HttpRequest, conversation_id: int | None = None) -> HttpR
         "username": request.user.get_username(),
         "conversationUrl": reverse("chat:conversation", args=[0]),
         "exportUrl": reverse("api-v1:export_conversation", args=[0]),
+        "documents": {
+            "enabled": settings.DOCUMENTS_ENABLED,
+            "uploadUrl": reverse("api-v1:create_document"),
+            "downloadUrl": reverse("api-v1:download_document", args=[0]),
+            "conversationsUrl": reverse("api-v1:create_conversation"),
+            "attachUrl": reverse("api-v1:attach_documents", args=[0]),
+            "maxBytes": settings.DOCUMENTS_MAX_FILE_BYTES,
+            "quoteBudget": settings.DOCUMENTS_QUOTE_BUDGET_CHARS,
+        },
     }
     participants = selectors.participants_brief(conversation_id=conversation.pk) if conversation else []
     if conversation is None:

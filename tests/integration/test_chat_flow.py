@@ -47,7 +47,7 @@ async def test_in_quote_mode_the_request_carries_the_documents_text_with_pages_a
         await run_turn(tab, "What do they say?", cid)
     system = system_prompt(model.requests[0])
     assert '<document name="notes.md">' in system and "The harbour opens at dawn." in system
-    assert '<document name="report.pdf">' in system and f"[page 3]\n" in system and PLANTED in system
+    assert '<document name="report.pdf">' in system and "[page 3]\n" in system and PLANTED in system
     assert "cite the document and page" in system and "were cut" not in system
     assert SEARCH not in model.tool_names(0)
 

@@ -1032,6 +1032,8 @@
     markFollowedWriting(frame);
     const handler = HANDLERS[frame.type];
     if (handler) handler(frame);
+    // Other parts of the page (documents.js) follow this conversation's frames too.
+    document.dispatchEvent(new CustomEvent("chat:frame", { detail: frame }));
   }
 
   function start() {
@@ -1065,6 +1067,13 @@
     connect();
     dom.input.focus();
   }
+
+  // What other scripts of the page may ask (documents.js).
+  window.chatPage = {
+    conversationId: () => state.conversationId,
+    chosenParticipants: chosenParticipants,
+    conversationUrl: conversationUrl,
+  };
 
   start();
 })();
