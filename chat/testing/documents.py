@@ -7,8 +7,9 @@ from typing import Any
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from chat.testing.api import API, patch, post
+from chat.testing.pdfs import PLANTED
 
-PLANTED = "The lighthouse keeper counted 4711 gulls on the northern rocks."
+__all__ = ["PLANTED", "attach", "set_mode", "upload", "uploaded"]
 
 
 async def upload(client: Any, name: str, data: bytes) -> Any:

@@ -12,6 +12,8 @@ from pypdf import PdfWriter
 from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject
 
 LINES_PER_PAGE = 40
+# A sentence the tests plant in a document and then ask about.
+PLANTED = "The lighthouse keeper counted 4711 gulls on the northern rocks."
 
 
 def _escape(text: str) -> str:
