@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from chat import services
-from chat.models import ApiToken, Conversation, Message
+from chat.models import ApiToken, Conversation, Document, Message
 
 
 class MessageInline(admin.TabularInline):
@@ -68,3 +68,16 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request: Any, queryset: Any) -> None:
         for token in queryset:
             services.api_token_revoke(owner=token.owner, token_id=token.pk)
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    """Read-only: uploads and deletions go through chat/documents/services.py (checks, storage, passages)."""
+
+    list_display = ("id", "name", "owner", "content_type", "size", "pages", "chars", "text_status", "created_at")
+    list_filter = ("content_type", "text_status")
+    search_fields = ("name", "sha256")
+    readonly_fields = list_display + ("file", "sha256")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
