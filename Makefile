@@ -11,7 +11,7 @@ PORT ?= 8000
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatsite
 SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: fuzz run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser venv lint bench bench-relay clean
+.PHONY: fuzz run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser venv lint bench bench-relay bench-documents clean
 
 venv: $(STAMP)
 
@@ -104,6 +104,10 @@ bench: venv
 # N concurrent streamed replies through the site vs a bare channels relay (3-6 min; RELAY_ARGS=--quick ~2 min).
 bench-relay: venv
 	$(BIN)/python bench/relay.py $(RELAY_ARGS)
+
+# A ~5 MB PDF uploaded vs extracted in-process, and 50 replies over SSE vs over the socket (about 1 min).
+bench-documents: venv
+	$(BIN)/python bench/documents_sse.py $(DOCUMENTS_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) test-results db.sqlite3 test-db.sqlite3
