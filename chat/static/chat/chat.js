@@ -28,6 +28,7 @@
     picker: document.getElementById("persona-picker"),
     rounds: document.getElementById("rounds"),
     typing: document.getElementById("typing"),
+    jump: document.getElementById("jump-latest"),
   };
 
   const state = {
@@ -40,6 +41,7 @@
     items: new Map(), // seq -> {el, role, text}
     cards: new Map(), // seq -> card element (call ids need not be unique across turns)
     pending: new Map(), // client_id -> {el, frame} until message.created
+    queue: [], // [{text, el}] typed while a reply was written; sent one at a time after it
     clientCounter: 0,
     // Long conversations arrive newest first, a page at a time (docs/protocol.md "Long conversations").
     earlier: { firstSeq: null, more: false, loading: false, button: null, heightBefore: 0 },
@@ -66,6 +68,18 @@
     const stick = nearBottom();
     place(node);
     if (stick && !state.earlier.loading) dom.messages.scrollTop = dom.messages.scrollHeight;
+    else showJump();
+  }
+
+  // "Jump to latest": while the person reads further up, new text does not move the log; this shows.
+  function showJump() {
+    if (dom.jump) dom.jump.hidden = nearBottom();
+  }
+
+  function jumpToLatest() {
+    dom.messages.scrollTop = dom.messages.scrollHeight;
+    dom.jump.hidden = true;
+    dom.input.focus();
   }
 
   // Items stay in seq order whatever order their frames come in (an older page arrives after the newest).
@@ -89,6 +103,7 @@
 
   function keepScrolled(wasNearBottom) {
     if (wasNearBottom) dom.messages.scrollTop = dom.messages.scrollHeight;
+    else showJump();
   }
 
   function showNotice(text) {
@@ -176,7 +191,7 @@
 
   function updateControls() {
     const empty = dom.input.value.trim() === "";
-    dom.send.disabled = empty || state.busy || !connected();
+    dom.send.disabled = empty || !connected(); // while a reply is written, Send queues (below)
     dom.stop.hidden = !state.busy;
     dom.stop.disabled = !connected();
   }
@@ -184,6 +199,7 @@
   function setBusy(busy) {
     state.busy = busy;
     updateControls();
+    if (!busy) sendQueued();
   }
 
   function newClientId() {
@@ -193,7 +209,14 @@
 
   function submitMessage() {
     const text = dom.input.value;
-    if (!text.trim() || state.busy || !connected()) return;
+    if (!text.trim() || !connected()) return;
+    dom.input.value = "";
+    if (state.busy) queueMessage(text);
+    else sendText(text);
+    updateControls();
+  }
+
+  function sendText(text) {
     const clientId = newClientId();
     const frame = { type: "message.send", client_id: clientId, text: text, conversation_id: state.conversationId || null };
     Object.assign(frame, chosenParticipants());
@@ -201,8 +224,32 @@
     item.body.textContent = text;
     state.pending.set(clientId, { el: item.el, frame: frame });
     sendFrame(frame);
-    dom.input.value = "";
     setBusy(true);
+  }
+
+  // --- queue: a message sent while a reply is written waits for the reply's end -----------------
+
+  function queueMessage(text) {
+    const item = renderMessage("user", null, "queued");
+    item.body.textContent = text;
+    const entry = { text: text, el: item.el };
+    const note = el("p", { class: "message-queued" }, "Queued: sent when the reply finishes. ");
+    const remove = el("button", { type: "button", class: "button button-quiet", "aria-label": "Remove queued message" }, "Remove");
+    remove.addEventListener("click", () => {
+      state.queue = state.queue.filter((queued) => queued !== entry);
+      item.el.remove();
+      dom.input.focus();
+    });
+    note.appendChild(remove);
+    item.el.appendChild(note);
+    state.queue.push(entry);
+  }
+
+  function sendQueued() {
+    if (state.busy || !connected() || state.queue.length === 0) return;
+    const entry = state.queue.shift();
+    entry.el.remove(); // sent now: it becomes an ordinary message after the reply it waited for
+    sendText(entry.text);
   }
 
   function onComposerKey(event) {
@@ -1053,7 +1100,9 @@
       const movedUp = top < lastScrollTop;
       lastScrollTop = top;
       if (movedUp && top < 200) loadEarlier();
+      showJump();
     });
+    if (dom.jump) dom.jump.addEventListener("click", jumpToLatest);
     window.addEventListener("beforeunload", () => {
       state.leaving = true;
     });
