@@ -330,3 +330,30 @@ MCP_MAX_RESULT_CHARS = env.int("MCP_MAX_RESULT_CHARS", default=20000)
 # is not asked again for this long, except when the model calls one of its tools.
 MCP_LIST_TIMEOUT_SECONDS = env.float("MCP_LIST_TIMEOUT_SECONDS", default=10.0)
 MCP_RETRY_AFTER_SECONDS = env.float("MCP_RETRY_AFTER_SECONDS", default=30.0)
+
+# Voice messages (docs/configuration.md "Voice"). Recordings and spoken replies are files in MEDIA_ROOT,
+# outside the static tree and never served as such: only through chat/views.py `audio_file`, which checks the owner.
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+MEDIA_URL = "/media-not-served/"  # nothing is public: playback goes through the owner-checking view
+# One recording: at most this much audio, this many bytes in all, and this many bytes per binary frame.
+VOICE_MAX_SECONDS = env.float("VOICE_MAX_SECONDS", default=60.0)
+VOICE_MAX_BYTES = env.int("VOICE_MAX_BYTES", default=4 * 1024 * 1024)
+VOICE_MAX_CHUNK_BYTES = env.int("VOICE_MAX_CHUNK_BYTES", default=64 * 1024)
+if not (VOICE_MAX_SECONDS > 0 and VOICE_MAX_BYTES > 0 and VOICE_MAX_CHUNK_BYTES > 0):
+    raise ImproperlyConfigured("VOICE_MAX_SECONDS, VOICE_MAX_BYTES and VOICE_MAX_CHUNK_BYTES must be positive.")
+# Speech to text: "pocketsphinx" (offline, English, the default) or "openai" (any /v1/audio/transcriptions server).
+STT_PROVIDER = env.str("STT_PROVIDER", default="pocketsphinx").lower()
+STT_BASE_URL = env.str("STT_BASE_URL", default="")
+STT_MODEL = env.str("STT_MODEL", default="whisper-1")
+STT_API_KEY_ENV = env.str("STT_API_KEY_ENV", default="")
+STT_LANGUAGE = env.str("STT_LANGUAGE", default="")
+STT_TIMEOUT_SECONDS = env.float("STT_TIMEOUT_SECONDS", default=60.0)
+# Text to speech for replies when the person turns "Speak replies" on: "espeak" (offline, when espeak-ng is
+# installed; otherwise replies stay text), "openai" (any /v1/audio/speech server) or "none".
+TTS_PROVIDER = env.str("TTS_PROVIDER", default="espeak").lower()
+TTS_BASE_URL = env.str("TTS_BASE_URL", default="")
+TTS_MODEL = env.str("TTS_MODEL", default="tts-1")
+TTS_VOICE = env.str("TTS_VOICE", default="alloy")
+TTS_API_KEY_ENV = env.str("TTS_API_KEY_ENV", default="")
+TTS_TIMEOUT_SECONDS = env.float("TTS_TIMEOUT_SECONDS", default=60.0)
+TTS_MAX_CHARS = env.int("TTS_MAX_CHARS", default=4000)
