@@ -176,9 +176,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 ErrorCode.INVALID_FRAME, "A recording is already open on this socket; end or cancel it first.",
                 frame.client_id,
             )
-        if frame.conversation_id is not None:
-            await self._owned(frame.conversation_id, frame.client_id)
         self.recording = voice.Recording(frame)
+        try:
+            protocol.check_audio_format(frame)
+            if frame.conversation_id is not None:
+                await self._owned(frame.conversation_id, frame.client_id)
+        except ClientError:
+            # Refused once: its chunks, already on the way, are dropped until its audio.end or audio.cancel.
+            self.recording.refused = True
+            raise
 
     def _on_audio_chunk(self, chunk: bytes) -> None:
         if self.recording is None:

@@ -172,14 +172,13 @@ def parse(raw: str, *, max_bytes: int, max_text_chars: int) -> ClientFrame:
             raise ClientError(
                 ErrorCode.TOO_LARGE, f"Message is longer than {max_text_chars} characters.", frame.client_id
             )
-    if isinstance(frame, AudioStart):
-        _check_audio_format(frame)
     if isinstance(frame, ConversationRename) and not frame.title.strip():
         raise ClientError(ErrorCode.INVALID_FRAME, "A title cannot be empty.")
     return frame
 
 
-def _check_audio_format(frame: AudioStart) -> None:
+def check_audio_format(frame: AudioStart) -> None:
+    """Raise ClientError (unsupported_audio) unless the recording's format is one the site takes."""
     if frame.format not in AUDIO_FORMATS:
         raise ClientError(
             ErrorCode.UNSUPPORTED_AUDIO,
