@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -69,7 +70,7 @@ def _voice_config() -> dict[str, Any]:
     return {
         "recogniser": transcriber.label, "offline": bool(transcriber.offline),
         "sampleRate": 16000, "maxSeconds": settings.VOICE_MAX_SECONDS, "maxChunkBytes": settings.VOICE_MAX_CHUNK_BYTES,
-        "speakNote": speech.tts_unavailable_reason(),
+        "speakNote": speech.tts_unavailable_reason(), "workletUrl": static("chat/recorder-worklet.js"),
     }
 
 
