@@ -29,5 +29,5 @@ class VoiceControls:
     def wait_until_playable(self, player: Locator, *, playing: bool = False) -> float:
         """Bounded wait until the player knows a duration above 0 (and, with playing, its time moves); the duration."""
         condition = "el => el.duration > 0 && isFinite(el.duration)" + (" && el.currentTime > 0" if playing else "")
-        self.page.wait_for_function(condition, arg=player.element_handle(), timeout=5000)
+        self.page.wait_for_function(condition, arg=player.element_handle(timeout=5000), timeout=5000)
         return float(player.evaluate("el => el.duration"))
