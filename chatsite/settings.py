@@ -341,19 +341,22 @@ VOICE_MAX_BYTES = env.int("VOICE_MAX_BYTES", default=4 * 1024 * 1024)
 VOICE_MAX_CHUNK_BYTES = env.int("VOICE_MAX_CHUNK_BYTES", default=64 * 1024)
 if not (VOICE_MAX_SECONDS > 0 and VOICE_MAX_BYTES > 0 and VOICE_MAX_CHUNK_BYTES > 0):
     raise ImproperlyConfigured("VOICE_MAX_SECONDS, VOICE_MAX_BYTES and VOICE_MAX_CHUNK_BYTES must be positive.")
+
+
+def _speech_service(prefix: str, provider: str, model: str) -> tuple[str, str, str, str, float]:
+    """PROVIDER, BASE_URL, MODEL, API_KEY_ENV and TIMEOUT_SECONDS of one speech service, `prefix`_ each."""
+    return (
+        env.str(f"{prefix}_PROVIDER", default=provider).lower(), env.str(f"{prefix}_BASE_URL", default=""),
+        env.str(f"{prefix}_MODEL", default=model), env.str(f"{prefix}_API_KEY_ENV", default=""),
+        env.float(f"{prefix}_TIMEOUT_SECONDS", default=60.0),
+    )
+
+
 # Speech to text: "pocketsphinx" (offline, English, the default) or "openai" (any /v1/audio/transcriptions server).
-STT_PROVIDER = env.str("STT_PROVIDER", default="pocketsphinx").lower()
-STT_BASE_URL = env.str("STT_BASE_URL", default="")
-STT_MODEL = env.str("STT_MODEL", default="whisper-1")
-STT_API_KEY_ENV = env.str("STT_API_KEY_ENV", default="")
+STT_PROVIDER, STT_BASE_URL, STT_MODEL, STT_API_KEY_ENV, STT_TIMEOUT_SECONDS = _speech_service("STT", "pocketsphinx", "whisper-1")
 STT_LANGUAGE = env.str("STT_LANGUAGE", default="")
-STT_TIMEOUT_SECONDS = env.float("STT_TIMEOUT_SECONDS", default=60.0)
 # Text to speech for replies when the person turns "Speak replies" on: "espeak" (offline, when espeak-ng is
 # installed; otherwise replies stay text), "openai" (any /v1/audio/speech server) or "none".
-TTS_PROVIDER = env.str("TTS_PROVIDER", default="espeak").lower()
-TTS_BASE_URL = env.str("TTS_BASE_URL", default="")
-TTS_MODEL = env.str("TTS_MODEL", default="tts-1")
+TTS_PROVIDER, TTS_BASE_URL, TTS_MODEL, TTS_API_KEY_ENV, TTS_TIMEOUT_SECONDS = _speech_service("TTS", "espeak", "tts-1")
 TTS_VOICE = env.str("TTS_VOICE", default="alloy")
-TTS_API_KEY_ENV = env.str("TTS_API_KEY_ENV", default="")
-TTS_TIMEOUT_SECONDS = env.float("TTS_TIMEOUT_SECONDS", default=60.0)
 TTS_MAX_CHARS = env.int("TTS_MAX_CHARS", default=4000)

@@ -58,28 +58,27 @@ def refusing_browser(playwright: Any, browser_type_launch_args: dict, microphone
     browser.close()
 
 
-def _logged_in_page(browser: Browser, context_args: dict, user: Any, login_as: Any) -> Page:
-    context = browser.new_context(**context_args)
-    login_as(context, user)
-    return context.new_page()
+@pytest.fixture
+def logged_in(
+    browser_context_args: dict, make_user: Callable[..., Any], login_as: Any
+) -> Iterator[Callable[[Browser], Page]]:
+    """Opens a page of `alice`, logged in, in a new context of the given browser; closed after the test."""
+    user, contexts = make_user("alice"), []
+
+    def open_in(browser: Browser) -> Page:
+        context = browser.new_context(**browser_context_args)
+        contexts.append(context)
+        login_as(context, user)
+        return context.new_page()
+
+    yield open_in
+    for context in contexts:
+        context.close()
 
 
 @pytest.fixture
-def voice_page(
-    voice_browser: Browser, browser_context_args: dict, make_user: Callable[..., Any], login_as: Any
-) -> Iterator[Page]:
-    page = _logged_in_page(voice_browser, browser_context_args, make_user("alice"), login_as)
-    yield page
-    page.context.close()
-
-
-@pytest.fixture
-def refusing_page(
-    refusing_browser: Browser, browser_context_args: dict, make_user: Callable[..., Any], login_as: Any
-) -> Iterator[Page]:
-    page = _logged_in_page(refusing_browser, browser_context_args, make_user("alice"), login_as)
-    yield page
-    page.context.close()
+def voice_page(voice_browser: Browser, logged_in: Callable[[Browser], Page]) -> Page:
+    return logged_in(voice_browser)
 
 
 def test_a_spoken_question_is_transcribed_answered_with_the_calculator_and_the_reply_is_heard(voice_page, fake_llm):
@@ -107,8 +106,9 @@ def test_a_spoken_question_is_transcribed_answered_with_the_calculator_and_the_r
     assert Audio.objects.filter(kind="recording").count() == Audio.objects.filter(kind="speech").count() == 1
 
 
-def test_a_refused_microphone_says_so_and_sends_nothing(refusing_page, fake_llm):
-    chat, voice = ChatPage(refusing_page).open(), VoiceControls(refusing_page)
+def test_a_refused_microphone_says_so_and_sends_nothing(refusing_browser, logged_in, fake_llm):
+    page = logged_in(refusing_browser)
+    chat, voice = ChatPage(page).open(), VoiceControls(page)
 
     voice.record.click()
 
