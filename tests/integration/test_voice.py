@@ -130,10 +130,33 @@ async def test_a_spoken_reply_is_asked_for_with_the_reply_text_and_linked_before
     played = await get(user, audio["audio_url"])
     assert played.status_code == 200 and b"".join(played.streaming_content)[:4] == b"RIFF"
     assert (await get(other_user, audio["audio_url"])).status_code == 404
-    async with connected(user) as comm:  # the history replays the reply with its sound
+    async with connected(user) as comm:  # the history replays the question and the reply with their sound
         await send(comm, "conversation.open", conversation_id=audio["conversation_id"])
-        replayed = await receive_frame(comm, "assistant.completed", where=lambda f: f["seq"] == audio["seq"])
+        seen: list[dict[str, Any]] = []
+        replayed = await receive_frame(comm, "assistant.completed", where=lambda f: f["seq"] == audio["seq"], seen=seen)
     assert replayed["audio_url"] == audio["audio_url"]
+    assert of_type(seen, "message.created")[0]["audio_url"] == of_type(frames, "message.created")[0]["audio_url"]
+
+
+async def test_a_typed_message_can_ask_for_its_reply_to_be_read_aloud(user, fake):
+    fake.script(text_reply("Eighty-four."))
+    async with connected(user) as comm:
+        await send(comm, "message.send", client_id="typed", text=QUESTION, speak=True)
+        frames = await receive_turn(comm)
+    assert of_type(frames, "assistant.audio")[0]["audio_url"]
+    assert [r.fields["input"] for r in fake.audio(SPEECH_PATH)] == ["Eighty-four."]
+    assert fake.audio(TRANSCRIPTIONS_PATH) == []
+
+
+async def test_deleting_a_conversation_deletes_its_recordings_and_their_files(user, fake):
+    fake.script_transcripts(transcript_reply(QUESTION))
+    fake.script(text_reply("Eighty-four."))
+    async with connected(user) as comm:
+        await send_recording(comm, [tone_pcm(0.1)], "gone", speak=True)
+        frames = await receive_turn(comm)
+    assert len(await asyncio.to_thread(stored_audio_files)) == 2  # the question and the reply read aloud
+    await database_sync_to_async(services.conversation_delete)(owner=user, conversation_id=frames[-1]["conversation_id"])
+    assert await nothing_stored() == (0, 0, [])
 
 
 async def test_a_reply_that_cannot_be_read_aloud_stays_text_and_says_why(user, fake):
