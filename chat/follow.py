@@ -21,6 +21,8 @@ from chat.models import Conversation, Message
 
 FINAL = frozenset({"message.created", "assistant.completed", "tool.finished"})
 STARTED = frozenset({"assistant.started", "tool.started"})
+# About the turn (turn.finished), or added to a final message later (a reply read aloud): always passed on.
+PASSED_ON = frozenset({"turn.finished", "assistant.audio"})
 
 
 @dataclass
@@ -92,7 +94,7 @@ class Delivery:
         """The frame to send (a delta trimmed to what the client lacks) or None; and the seq of a reply
         whose text went missing on the way, the first time it does (ask the turn for all of it)."""
         kind, seq = frame["type"], frame.get("seq")
-        if kind == "turn.finished":  # about the turn, not its last message: never replayed, always passed on
+        if kind in PASSED_ON:
             return frame, None
         if seq in self.final or (kind in STARTED and seq in self.started):
             return None, None

@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -114,6 +118,10 @@ class Message(models.Model):
     provider = models.CharField(max_length=100, blank=True)
     model = models.CharField(max_length=200, blank=True)
     usage = models.JSONField(default=dict, blank=True)
+    audio = models.OneToOneField(
+        "Audio", null=True, blank=True, on_delete=models.SET_NULL, related_name="message",
+        help_text="The person's recording (a voice message) or the reply spoken (speak replies).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -131,6 +139,29 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}#{self.seq} {self.role}"
+
+
+def _audio_path(instance: Audio, filename: str) -> str:
+    return f"audio/{instance.conversation_id}/{uuid.uuid4().hex}.wav"
+
+
+class Audio(models.Model):
+    """A sound file of a conversation, stored through Django's storage API and played back only to its owner."""
+
+    class Kind(models.TextChoices):
+        RECORDING = "recording"  # what the person said; its transcript is the user message
+        SPEECH = "speech"  # a reply read aloud
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="audio")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    file = models.FileField(upload_to=_audio_path, max_length=200)
+    content_type = models.CharField(max_length=100, default="audio/wav")
+    duration_ms = models.PositiveIntegerField(default=0)
+    size_bytes = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pk} in {self.conversation_id}"
 
 
 class ApiToken(models.Model):

@@ -358,3 +358,32 @@ MCP_MAX_RESULT_CHARS = env.int("MCP_MAX_RESULT_CHARS", default=20000)
 # is not asked again for this long, except when the model calls one of its tools.
 MCP_LIST_TIMEOUT_SECONDS = env.float("MCP_LIST_TIMEOUT_SECONDS", default=10.0)
 MCP_RETRY_AFTER_SECONDS = env.float("MCP_RETRY_AFTER_SECONDS", default=30.0)
+
+# Voice messages (docs/configuration.md "Voice"). Recordings and spoken replies are files in MEDIA_ROOT (above),
+# outside the static tree and never served as such: only through chat/views.py `audio_file`, which checks the owner.
+MEDIA_URL = "/media-not-served/"  # nothing is public: playback goes through the owner-checking view
+# One recording: at most this much audio, this many bytes in all, and this many bytes per binary frame.
+VOICE_MAX_SECONDS = env.float("VOICE_MAX_SECONDS", default=60.0)
+VOICE_MAX_BYTES = env.int("VOICE_MAX_BYTES", default=4 * 1024 * 1024)
+VOICE_MAX_CHUNK_BYTES = env.int("VOICE_MAX_CHUNK_BYTES", default=64 * 1024)
+if not (VOICE_MAX_SECONDS > 0 and VOICE_MAX_BYTES > 0 and VOICE_MAX_CHUNK_BYTES > 0):
+    raise ImproperlyConfigured("VOICE_MAX_SECONDS, VOICE_MAX_BYTES and VOICE_MAX_CHUNK_BYTES must be positive.")
+
+
+def _speech_service(prefix: str, provider: str, model: str) -> tuple[str, str, str, str, float]:
+    """PROVIDER, BASE_URL, MODEL, API_KEY_ENV and TIMEOUT_SECONDS of one speech service, `prefix`_ each."""
+    return (
+        env.str(f"{prefix}_PROVIDER", default=provider).lower(), env.str(f"{prefix}_BASE_URL", default=""),
+        env.str(f"{prefix}_MODEL", default=model), env.str(f"{prefix}_API_KEY_ENV", default=""),
+        env.float(f"{prefix}_TIMEOUT_SECONDS", default=60.0),
+    )
+
+
+# Speech to text: "pocketsphinx" (offline, English, the default) or "openai" (any /v1/audio/transcriptions server).
+STT_PROVIDER, STT_BASE_URL, STT_MODEL, STT_API_KEY_ENV, STT_TIMEOUT_SECONDS = _speech_service("STT", "pocketsphinx", "whisper-1")
+STT_LANGUAGE = env.str("STT_LANGUAGE", default="")
+# Text to speech for replies when the person turns "Speak replies" on: "espeak" (offline, when espeak-ng is
+# installed; otherwise replies stay text), "openai" (any /v1/audio/speech server) or "none".
+TTS_PROVIDER, TTS_BASE_URL, TTS_MODEL, TTS_API_KEY_ENV, TTS_TIMEOUT_SECONDS = _speech_service("TTS", "espeak", "tts-1")
+TTS_VOICE = env.str("TTS_VOICE", default="alloy")
+TTS_MAX_CHARS = env.int("TTS_MAX_CHARS", default=4000)

@@ -56,6 +56,7 @@ class Rounds:
         self.last_seq = first_reply.seq if first_reply is not None else last_seq
         self.ending: asyncio.Future[None] | None = None  # the end being stored (end_current)
         self.meter = meter or metrics.TurnMeter()  # one per turn, shared by its speakers
+        self.last_reply: Message | None = None  # the latest reply stored complete with text (read aloud on request)
 
     async def run(self) -> None:
         try:
@@ -252,6 +253,8 @@ class Rounds:
             provider=message.provider, model=message.model, usage=message.usage,
         )
         metrics.message_stored(message.role, status)
+        if status == Message.Status.COMPLETE and message.content.strip():
+            self.last_reply = message
         # The frame renders the markdown (Pygments included): CPU work, done off the event loop.
         await publish(self.conversation_id, await asyncio.to_thread(assistant_completed, message))
 
