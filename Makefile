@@ -11,7 +11,7 @@ PORT ?= 8000
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatsite
 SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: fuzz run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser venv lint bench bench-relay clean
+.PHONY: fuzz run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser speech venv lint bench bench-relay bench-documents clean
 
 venv: $(STAMP)
 
@@ -34,7 +34,7 @@ $(STAMP): $(RUN_STAMP) requirements.txt requirements-dev.txt
 		echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')"; } > $@.tmp && mv $@.tmp $@
 	@echo "Wrote $@ for local development: DEBUG on and a generated SECRET_KEY"
 
-run: $(RUN_STAMP) .env
+run: $(RUN_STAMP) .env speech
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py ensure_demo_user
 	@echo "Open http://$(HOST):$(PORT)/ and log in with the demo account above."
@@ -42,7 +42,7 @@ run: $(RUN_STAMP) .env
 
 # Every suite, each in its own pytest process (async and Playwright tests cannot share one);
 # runs them all, prints each one's time and the total, and fails if any failed.
-test: venv browser
+test: venv browser speech
 	@failed=""; times=""; began=$$(date +%s); \
 	suite() { name=$$1; shift; start=$$(date +%s); "$$@" || failed="$$failed $$name"; \
 		times="$$times$$(printf '\n  %-10s %5d s' "$$name" $$(( $$(date +%s) - start )))"; }; \
@@ -95,6 +95,19 @@ browser: venv
 			echo "Install a Chromium first: 'sudo apt-get install chromium xvfb' (Debian/Ubuntu), or set CHROMIUM_PATH"; exit 1; \
 		fi; }
 
+# espeak-ng reads replies aloud offline (TTS_PROVIDER=espeak, the default) and speaks the voice tests' questions.
+# Installed with apt-get when running as root; otherwise a note, and the site keeps replies as text (its tests skip).
+speech:
+	@command -v espeak-ng >/dev/null || { \
+		if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+			echo "Installing Debian's espeak-ng with apt-get"; \
+			apt-get install -y -q espeak-ng >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q espeak-ng >/dev/null; }; \
+			command -v espeak-ng >/dev/null || { echo "espeak-ng could not be installed"; exit 1; }; \
+		else \
+			echo "Note: espeak-ng is not installed: replies cannot be read aloud offline, and the tests that need it skip."; \
+			echo "      Install it with 'sudo apt-get install espeak-ng' (Debian/Ubuntu) or 'brew install espeak-ng'."; \
+		fi; }
+
 lint: venv
 	$(BIN)/ruff check .
 
@@ -105,5 +118,9 @@ bench: venv
 bench-relay: venv
 	$(BIN)/python bench/relay.py $(RELAY_ARGS)
 
+# A ~5 MB PDF uploaded vs extracted in-process, and 50 replies over SSE vs over the socket (about 1 min).
+bench-documents: venv
+	$(BIN)/python bench/documents_sse.py $(DOCUMENTS_BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) test-results db.sqlite3 test-db.sqlite3
+	rm -rf $(VENV) test-results db.sqlite3 test-db.sqlite3 media

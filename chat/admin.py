@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from chat import services
-from chat.models import ApiToken, Conversation, Message
+from chat.models import ApiToken, Audio, Conversation, Document, Message
 
 
 class MessageInline(admin.TabularInline):
@@ -29,6 +29,15 @@ class MessageAdmin(admin.ModelAdmin):
     list_display = ("id", "conversation", "seq", "role", "status", "tool_name", "is_error", "provider", "created_at")
     list_filter = ("role", "status", "is_error", "provider")
     search_fields = ("content", "client_id", "tool_call_id")
+
+
+@admin.register(Audio)
+class AudioAdmin(admin.ModelAdmin):
+    """Recordings and replies read aloud; the file is played through the site (`/audio/<id>/`), to its owner."""
+
+    list_display = ("id", "conversation", "kind", "duration_ms", "size_bytes", "created_at")
+    list_filter = ("kind",)
+    readonly_fields = ("conversation", "kind", "file", "content_type", "duration_ms", "size_bytes", "created_at")
 
 
 class ApiTokenForm(forms.ModelForm):
@@ -68,3 +77,16 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request: Any, queryset: Any) -> None:
         for token in queryset:
             services.api_token_revoke(owner=token.owner, token_id=token.pk)
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    """Read-only: uploads and deletions go through chat/documents/services.py (checks, storage, passages)."""
+
+    list_display = ("id", "name", "owner", "content_type", "size", "pages", "chars", "text_status", "created_at")
+    list_filter = ("content_type", "text_status")
+    search_fields = ("name", "sha256")
+    readonly_fields = list_display + ("file", "sha256")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False

@@ -8,9 +8,11 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import llm, metrics, session_watch, tools  # noqa: F401  (session_watch connects its signal receiver)
+        # session_watch and voice connect their signal receivers when imported
+        from chat import llm, metrics, session_watch, speech, tools, voice  # noqa: F401
 
         llm.check_configuration()
+        speech.check_configuration()
         tools.check_configuration()
         metrics.check_configuration()
         setting_changed.connect(_forget_built_layers, dispatch_uid="chat-reset-layers")
@@ -26,9 +28,11 @@ def _create_cache_table(*, using: str = "default", **_: object) -> None:
 
 def _forget_built_layers(*, setting: str, **_: object) -> None:
     """Rebuild the LLM chain and the MCP hub after a settings change (tests, mostly)."""
-    from chat import llm, tools
+    from chat import llm, speech, tools
 
     if setting.startswith(("LLM_", "DEMO_")):
         llm.reset_llm()
+    if setting.startswith(("STT_", "TTS_")):
+        speech.reset_speech()
     if setting.startswith("MCP_"):
         tools.reset_hub()

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -25,12 +27,19 @@ from chat import (
     services,
     session_watch,
     turns,
+    voice,
 )
+from chat.documents.changes import documents_frame
 from chat.protocol import ClientError, ErrorCode
 from chat.services import Outcome
 from chat.socket_gone import SOCKET_GONE
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Answering:
+    client_id: str | None  # the frame's client id, once it is known: its error frame carries it
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -53,6 +62,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.delivery = follow.Delivery()  # what this socket holds of the followed conversation
         self.session_watch = session_watch.SessionWatch(self.scope, self.channel_name)
         self.socket_slot = ratelimit.SocketSlot(self.user, self.channel_name)
+        self.recording: voice.Recording | None = None  # this socket's voice message being streamed in
+        self.voice_tasks: set[asyncio.Task[None]] = set()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=4401)
             return
@@ -69,6 +80,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._join_person_group()
 
     async def disconnect(self, code: int) -> None:
+        self.recording = None  # dropped before audio.end: nothing of it is stored
         metrics.socket_closed(self.channel_name, code)
         await self.session_watch.stop()
         await self.socket_slot.release()
@@ -81,32 +93,48 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.websocket_disconnect({"code": session_watch.SESSION_ENDED_CODE})
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        client_id = None
         logcontext.bind(conversation_id=self.conversation_id, request_id=logcontext.new_id())
-        try:
+        async with self._errors_answered(None) as answer:
             if text_data is None:
-                raise ClientError(ErrorCode.BINARY_NOT_SUPPORTED, "Binary frames are not supported; send JSON text.")
+                self._on_audio_chunk(bytes_data or b"")
+                return
             frame = protocol.parse(
                 text_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES, max_text_chars=settings.CHAT_MAX_MESSAGE_CHARS
             )
-            client_id = getattr(frame, "client_id", None)
+            answer.client_id = getattr(frame, "client_id", None)
             logcontext.bind(conversation_id=getattr(frame, "conversation_id", None) or self.conversation_id)
             metrics.frame_in(frame.type)
             await getattr(self, "on_" + frame.type.replace(".", "_"))(frame)
+
+    @contextlib.asynccontextmanager
+    async def _errors_answered(self, client_id: str | None) -> AsyncIterator[_Answering]:
+        """Whatever handling a frame raises becomes one error frame answering it; the socket stays usable."""
+        answering = _Answering(client_id)
+        try:
+            yield answering
         except ClientError as exc:
             await self._send(
                 protocol.error_frame(
-                    exc.code, exc.message, client_id=exc.client_id or client_id, retry_after=exc.retry_after
+                    exc.code, exc.message, client_id=exc.client_id or answering.client_id, retry_after=exc.retry_after
                 )
             )
         except SOCKET_GONE:
             log.info("Client went away while its frame was handled")
         except Exception:
             log.exception("Frame handling failed")
-            await self._send(protocol.error_frame(ErrorCode.INTERNAL, "Internal error; it has been logged.", client_id=client_id))
+            await self._send(
+                protocol.error_frame(ErrorCode.INTERNAL, "Internal error; it has been logged.", client_id=answering.client_id)
+            )
 
     async def on_message_send(self, frame: protocol.MessageSend) -> None:
         await ratelimit.check_message(self.user, frame.client_id)
+        await self._accept(frame.client_id, frame.conversation_id, frame.text, frame.persona_ids, frame.rounds, frame.speak)
+
+    async def _accept(
+        self, client_id: str, conversation_id: int | None, text: str, persona_ids: list[int] | None, rounds: int,
+        speak: bool, audio: services.AudioFile | None = None,
+    ) -> None:
+        """A person's message, typed or transcribed: stored, acknowledged to this socket, and its reply started."""
 
         async def acknowledge(accepted: services.Accepted) -> None:
             conversation, message = accepted.conversation, accepted.message
@@ -116,7 +144,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 participants = await database_sync_to_async(selectors.participants_brief)(conversation_id=conversation.pk)
                 await self._send({
                     "type": "conversation.created", "conversation_id": conversation.pk,
-                    "title": conversation.title, "client_id": frame.client_id, "participants": participants,
+                    "title": conversation.title, "client_id": client_id, "participants": participants,
                 })
             # Straight to the sender: by the time a group frame arrived it may follow another conversation.
             await self._send(frames.message_created(message))
@@ -125,21 +153,76 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
         try:
             accepted = await turns.accept(
-                owner=self.user, conversation_id=frame.conversation_id, text=frame.text, client_id=frame.client_id,
-                announce=acknowledge, persona_ids=frame.persona_ids, rounds=frame.rounds,
+                owner=self.user, conversation_id=conversation_id, text=text, client_id=client_id,
+                announce=acknowledge, persona_ids=persona_ids, rounds=rounds, speak=speak, audio=audio,
             )
         except services.Invalid as exc:
-            raise ClientError(ErrorCode.INVALID_FRAME, exc.message, frame.client_id) from None
+            raise ClientError(ErrorCode.INVALID_FRAME, exc.message, client_id) from None
         if accepted.outcome is Outcome.TOO_MANY_REPLIES:
             limit = settings.CHAT_MAX_CONCURRENT_REPLIES
             raise ClientError(
                 ErrorCode.RATE_LIMITED,
-                f"You already have {limit} replies being written; wait for one to finish.", frame.client_id,
+                f"You already have {limit} replies being written; wait for one to finish.", client_id,
             )
         if accepted.outcome is Outcome.NOT_FOUND:
-            raise ClientError(ErrorCode.NOT_FOUND, "No such conversation.", frame.client_id)
+            raise ClientError(ErrorCode.NOT_FOUND, "No such conversation.", client_id)
         if accepted.outcome is Outcome.BUSY:
-            raise ClientError(ErrorCode.BUSY, "A reply is still being written; stop it or wait.", frame.client_id)
+            raise ClientError(ErrorCode.BUSY, "A reply is still being written; stop it or wait.", client_id)
+
+    # --- voice messages: audio.start, binary chunks, audio.end / audio.cancel (chat/voice.py) -----------
+
+    async def on_audio_start(self, frame: protocol.AudioStart) -> None:
+        if self.recording is not None:
+            raise ClientError(
+                ErrorCode.INVALID_FRAME, "A recording is already open on this socket; end or cancel it first.",
+                frame.client_id,
+            )
+        self.recording = voice.Recording(frame)
+        try:
+            protocol.check_audio_format(frame)
+            if frame.conversation_id is not None:
+                await self._owned(frame.conversation_id, frame.client_id)
+        except ClientError:
+            # Refused once: its chunks, already on the way, are dropped until its audio.end or audio.cancel.
+            self.recording.refused = True
+            raise
+
+    def _on_audio_chunk(self, chunk: bytes) -> None:
+        if self.recording is None:
+            raise ClientError(
+                ErrorCode.BINARY_NOT_SUPPORTED, "Binary frames are accepted only during a recording (after audio.start)."
+            )
+        self.recording.add(chunk)
+
+    async def on_audio_cancel(self, frame: protocol.AudioCancel) -> None:
+        if self.recording is not None and self.recording.client_id == frame.client_id:
+            self.recording = None
+
+    async def on_audio_end(self, frame: protocol.AudioEnd) -> None:
+        recording = self.recording
+        if recording is None or recording.client_id != frame.client_id:
+            raise ClientError(ErrorCode.NOT_RECORDING, "No recording with this client_id is open.", frame.client_id)
+        self.recording = None
+        if recording.refused:
+            return  # its error was sent when it broke the limit
+        # Transcribing takes seconds: off this socket's receive loop, which must keep handling frames.
+        task = asyncio.create_task(self._send_recording(recording))
+        self.voice_tasks.add(task)
+        task.add_done_callback(self.voice_tasks.discard)
+
+    async def _send_recording(self, recording: voice.Recording) -> None:
+        start = recording.start
+        async with self._errors_answered(start.client_id):
+            await ratelimit.check_message(self.user, start.client_id)
+            earlier = await database_sync_to_async(selectors.user_message_sent)(
+                owner=self.user, conversation_id=start.conversation_id, client_id=start.client_id
+            )
+            if earlier is not None:  # a resend: acknowledged with what is stored, never transcribed again
+                await self._follow(earlier.conversation_id)
+                await self._send(frames.message_created(earlier))
+                return
+            text, audio = await voice.transcribe(recording)
+            await self._accept(start.client_id, start.conversation_id, text, start.persona_ids, 1, start.speak, audio)
 
     async def on_conversation_open(self, frame: protocol.ConversationOpen) -> None:
         conversation = await self._owned(frame.conversation_id)
@@ -149,7 +232,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.delivery = follow.Delivery()
         page = await follow.open_page(conversation, frame.last_seq)
         participants = await database_sync_to_async(selectors.participants_brief)(conversation_id=conversation.pk)
-        await self._send(page.opened(conversation, frame.last_seq, participants))
+        documents = await database_sync_to_async(documents_frame)(conversation.pk)
+        await self._send(page.opened(conversation, frame.last_seq, participants, documents))
         for replayed in await page.frames():
             await self.chat_frame({"frame": replayed}, replayed=True)
         if page.streaming:  # the turn sends its unsaved text and any confirmation it waits for
@@ -240,12 +324,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if conversation_id is not None:
             await self.channel_layer.group_add(turns.conversation_group(conversation_id), self.channel_name)
 
-    async def _owned(self, conversation_id: int) -> Any:
+    async def _owned(self, conversation_id: int, client_id: str | None = None) -> Any:
         conversation = await database_sync_to_async(selectors.conversation_get_owned)(
             owner=self.user, conversation_id=conversation_id
         )
         if conversation is None:
-            raise ClientError(ErrorCode.NOT_FOUND, "No such conversation.")
+            raise ClientError(ErrorCode.NOT_FOUND, "No such conversation.", client_id)
         return conversation
 
     async def _send(self, frame: dict[str, Any]) -> None:

@@ -21,6 +21,8 @@ from chat.models import Conversation, Message
 
 FINAL = frozenset({"message.created", "assistant.completed", "tool.finished"})
 STARTED = frozenset({"assistant.started", "tool.started"})
+# About the turn (turn.finished), or added to a final message later (a reply read aloud): always passed on.
+PASSED_ON = frozenset({"turn.finished", "assistant.audio"})
 
 
 @dataclass
@@ -29,9 +31,14 @@ class Page:
     has_earlier: bool
     streaming: bool
 
-    def opened(self, conversation: Conversation, last_seq: int, participants: list[dict[str, Any]]) -> dict[str, Any]:
-        """The `conversation.opened` frame that precedes this page's replay."""
-        return {
+    def opened(
+        self, conversation: Conversation, last_seq: int, participants: list[dict[str, Any]],
+        documents: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The `conversation.opened` frame that precedes this page's replay; with the conversation's documents
+        and mode (the fields of a `conversation.documents` frame) when given."""
+        extra = {k: documents[k] for k in ("document_mode", "documents", "quote_cut")} if documents else {}
+        return {**extra,
             "type": "conversation.opened", "conversation_id": conversation.pk, "title": conversation.title,
             "last_seq": self.messages[-1].seq if self.messages else last_seq, "streaming": self.streaming,
             "first_seq": self.messages[0].seq if self.messages else None, "has_earlier": self.has_earlier,
@@ -87,7 +94,7 @@ class Delivery:
         """The frame to send (a delta trimmed to what the client lacks) or None; and the seq of a reply
         whose text went missing on the way, the first time it does (ask the turn for all of it)."""
         kind, seq = frame["type"], frame.get("seq")
-        if kind == "turn.finished":  # about the turn, not its last message: never replayed, always passed on
+        if kind in PASSED_ON:
             return frame, None
         if seq in self.final or (kind in STARTED and seq in self.started):
             return None, None

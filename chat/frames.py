@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
+
 from chat.models import Message
 from chat.rendering import render_markdown
 from chat.tools.base import NAME_SEPARATOR
@@ -21,6 +23,24 @@ def _by(message: Message) -> dict[str, Any]:
     return {"participant": {"id": message.participant_id, "name": message.speaker}}
 
 
+def audio_url(audio_id: int) -> str:
+    """Where the owner plays a recording or a spoken reply back (chat/views.py `audio_file` checks the owner)."""
+    return reverse("chat:audio", args=[audio_id])
+
+
+def _audio(message: Message) -> dict[str, Any]:
+    """The message's sound, when it has one (a voice message, a reply read aloud)."""
+    return {"audio_url": audio_url(message.audio_id)} if message.audio_id else {}
+
+
+def assistant_audio(message: Message, error: str = "") -> dict[str, Any]:
+    """A completed reply read aloud (`audio_url`), or why it could not be (`error`, and `audio_url` null)."""
+    return {
+        **_base(message, "assistant.audio"), "audio_url": audio_url(message.audio_id) if message.audio_id else None,
+        "error": error,
+    }
+
+
 def participant_typing(conversation_id: int, participant_id: int, name: str) -> dict[str, Any]:
     """A participant is about to answer: sent before its reply starts, so the tab can say "<name> is typing…"."""
     return {"type": "participant.typing", "conversation_id": conversation_id, "participant": {"id": participant_id, "name": name}}
@@ -33,6 +53,7 @@ def message_created(message: Message) -> dict[str, Any]:
         "role": message.role,
         "text": message.content,
         "created_at": message.created_at.isoformat() if message.created_at else None,
+        **_audio(message),
     }
 
 
@@ -56,6 +77,7 @@ def assistant_completed(message: Message) -> dict[str, Any]:
         "model": message.model,
         "usage": message.usage,
         **_by(message),
+        **_audio(message),
     }
 
 

@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -11,6 +15,12 @@ class Conversation(models.Model):
     # renews it while it runs; an expired lease means its process died (chat/turns/lifecycle.py).
     turn_token = models.CharField(max_length=64, blank=True, default="")
     turn_lease_until = models.DateTimeField(null=True, blank=True)
+    # The person's documents this conversation talks about, and how the model gets them (docs/documents.md).
+    documents = models.ManyToManyField("Document", blank=True, related_name="conversations")
+    document_mode = models.CharField(
+        max_length=16, choices=[("quote", "quote"), ("research", "research")], default="quote",
+        help_text="quote: the documents' text goes into the context; research: the model searches them with a tool.",
+    )
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -108,6 +118,10 @@ class Message(models.Model):
     provider = models.CharField(max_length=100, blank=True)
     model = models.CharField(max_length=200, blank=True)
     usage = models.JSONField(default=dict, blank=True)
+    audio = models.OneToOneField(
+        "Audio", null=True, blank=True, on_delete=models.SET_NULL, related_name="message",
+        help_text="The person's recording (a voice message) or the reply spoken (speak replies).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -125,6 +139,29 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}#{self.seq} {self.role}"
+
+
+def _audio_path(instance: Audio, filename: str) -> str:
+    return f"audio/{instance.conversation_id}/{uuid.uuid4().hex}.wav"
+
+
+class Audio(models.Model):
+    """A sound file of a conversation, stored through Django's storage API and played back only to its owner."""
+
+    class Kind(models.TextChoices):
+        RECORDING = "recording"  # what the person said; its transcript is the user message
+        SPEECH = "speech"  # a reply read aloud
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="audio")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    file = models.FileField(upload_to=_audio_path, max_length=200)
+    content_type = models.CharField(max_length=100, default="audio/wav")
+    duration_ms = models.PositiveIntegerField(default=0)
+    size_bytes = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pk} in {self.conversation_id}"
 
 
 class ApiToken(models.Model):
@@ -149,3 +186,45 @@ class ApiToken(models.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class Document(models.Model):
+    """A file a person uploaded, its extracted text, and where the file is kept (Django's storage API)."""
+
+    class TextStatus(models.TextChoices):
+        EXTRACTED = "extracted"
+        CUT = "cut"  # longer than DOCUMENTS_MAX_TEXT_CHARS: the rest was not kept
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="documents")
+    name = models.CharField(max_length=200, help_text="The uploaded file's name, made safe.")
+    file = models.FileField(max_length=300, help_text="Stored under MEDIA_ROOT (or the configured storage); never served directly.")
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(help_text="Bytes.")
+    sha256 = models.CharField(max_length=64)
+    pages = models.PositiveIntegerField(null=True, blank=True, help_text="A PDF's page count; empty for text files.")
+    chars = models.PositiveIntegerField(help_text="Characters of extracted text kept.")
+    text_status = models.CharField(max_length=16, choices=TextStatus.choices, default=TextStatus.EXTRACTED)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "sha256"], name="document_unique_content_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DocumentChunk(models.Model):
+    """A passage of a document's text, on one page: what research mode searches (chat/documents/index.py)."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField(help_text="Order in the document, from 0.")
+    page = models.PositiveIntegerField(null=True, blank=True, help_text="1-based page of a PDF; empty for text files.")
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["document", "position"]
+        constraints = [models.UniqueConstraint(fields=["document", "position"], name="chunk_unique_position")]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.position}"

@@ -18,6 +18,10 @@ class ErrorCode:
     BUSY = "busy"
     RATE_LIMITED = "rate_limited"
     NOT_STREAMING = "not_streaming"
+    UNSUPPORTED_AUDIO = "unsupported_audio"
+    EMPTY_AUDIO = "empty_audio"
+    NOT_RECORDING = "not_recording"
+    TRANSCRIPTION_FAILED = "transcription_failed"
     INTERNAL = "internal_error"
 
 
@@ -50,6 +54,34 @@ class MessageSend(_Frame):
     persona_ids: Annotated[list[Annotated[int, Field(gt=0, le=MAX_ID, strict=True)]], Field(min_length=1, max_length=16)] | None = None
     # How many rounds the participants discuss the message (a conversation with two or more).
     rounds: Annotated[int, Field(ge=1, le=100, strict=True)] = 1
+    # Read the reply aloud when it completes ("Speak replies" on the page): an `assistant.audio` frame follows.
+    speak: Annotated[bool, Field(strict=True)] = False
+
+
+AUDIO_FORMATS = ("pcm_s16le",)  # 16-bit little-endian mono PCM, as the page's AudioWorklet sends it
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 48000
+
+
+class AudioStart(_Frame):
+    """A voice message begins: binary frames with its audio follow, then `audio.end` (or `audio.cancel`)."""
+
+    type: Literal["audio.start"]
+    conversation_id: ConversationId | None = None
+    client_id: ClientId
+    format: Annotated[str, Field(max_length=40)]
+    sample_rate: Annotated[int, Field(strict=True)]
+    persona_ids: Annotated[list[Annotated[int, Field(gt=0, le=MAX_ID, strict=True)]], Field(min_length=1, max_length=16)] | None = None
+    speak: Annotated[bool, Field(strict=True)] = False
+
+
+class AudioEnd(_Frame):
+    type: Literal["audio.end"]
+    client_id: ClientId
+
+
+class AudioCancel(_Frame):
+    type: Literal["audio.cancel"]
+    client_id: ClientId
 
 
 class GenerationStop(_Frame):
@@ -94,7 +126,7 @@ class Ping(_Frame):
 
 ClientFrame = (
     MessageSend | GenerationStop | ConversationOpen | HistoryBefore | ToolConfirm | ConversationRename
-    | ConversationDelete | Ping
+    | ConversationDelete | Ping | AudioStart | AudioEnd | AudioCancel
 )
 _FRAMES: dict[str, type[_Frame]] = {
     "message.send": MessageSend,
@@ -105,6 +137,9 @@ _FRAMES: dict[str, type[_Frame]] = {
     "conversation.rename": ConversationRename,
     "conversation.delete": ConversationDelete,
     "ping": Ping,
+    "audio.start": AudioStart,
+    "audio.end": AudioEnd,
+    "audio.cancel": AudioCancel,
 }
 _ADAPTERS = {name: TypeAdapter(model) for name, model in _FRAMES.items()}
 
@@ -140,6 +175,22 @@ def parse(raw: str, *, max_bytes: int, max_text_chars: int) -> ClientFrame:
     if isinstance(frame, ConversationRename) and not frame.title.strip():
         raise ClientError(ErrorCode.INVALID_FRAME, "A title cannot be empty.")
     return frame
+
+
+def check_audio_format(frame: AudioStart) -> None:
+    """Raise ClientError (unsupported_audio) unless the recording's format is one the site takes."""
+    if frame.format not in AUDIO_FORMATS:
+        raise ClientError(
+            ErrorCode.UNSUPPORTED_AUDIO,
+            f"Unsupported audio format {frame.format[:40]!r}: send {' or '.join(AUDIO_FORMATS)} (16-bit mono PCM).",
+            frame.client_id,
+        )
+    if not MIN_SAMPLE_RATE <= frame.sample_rate <= MAX_SAMPLE_RATE:
+        raise ClientError(
+            ErrorCode.UNSUPPORTED_AUDIO,
+            f"Unsupported sample rate {frame.sample_rate}: from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz.",
+            frame.client_id,
+        )
 
 
 def _refuse_unstorable_strings(frame: _Frame, client_id: str | None) -> None:

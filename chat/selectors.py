@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import BooleanField, Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from chat.models import ApiToken, Conversation, Message, Participant, Persona
+from chat.models import ApiToken, Audio, Conversation, Message, Participant, Persona
 
 
 def conversation_list(*, owner: AbstractBaseUser, query: str = "") -> QuerySet[Conversation]:
@@ -53,6 +53,19 @@ def tool_call_exists(*, conversation_id: int, tool_call_id: str) -> bool:
     return Message.objects.filter(
         conversation_id=conversation_id, role=Message.Role.TOOL, tool_call_id=tool_call_id
     ).exists()
+
+
+def user_message_sent(*, owner: AbstractBaseUser, conversation_id: int | None, client_id: str) -> Message | None:
+    """The person's message stored under this client id (in this conversation when one is named): a resend's original."""
+    messages = Message.objects.filter(conversation__owner=owner, client_id=client_id, role=Message.Role.USER)
+    if conversation_id is not None:
+        messages = messages.filter(conversation_id=conversation_id)
+    return messages.select_related("conversation").first()
+
+
+def audio_get_owned(*, owner: AbstractBaseUser, audio_id: int) -> Audio | None:
+    """A recording or spoken reply in one of the person's conversations; None for anyone else's (the same answer)."""
+    return Audio.objects.filter(pk=audio_id, conversation__owner=owner).first()
 
 
 def api_token_list(*, owner: AbstractBaseUser) -> QuerySet[ApiToken]:

@@ -13,12 +13,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from chat import metrics, personas
-from chat.models import ApiToken, Conversation, Message, Participant, Persona
+from chat import metrics, personas, selectors
+from chat.models import ApiToken, Audio, Conversation, Message, Participant, Persona
 
 TITLE_CHARS = 60
 INTERRUPTED = "interrupted: the server restarted"
@@ -212,31 +213,74 @@ class Accepted:
     speakers: tuple[personas.Speaker, ...] = ()  # who answers, in order (CREATED only); the first writes `reply`
 
 
+@dataclass(frozen=True)
+class AudioFile:
+    """A sound to store with a message: a WAV file's bytes and how long it plays."""
+
+    kind: str
+    wav: bytes
+    duration_ms: int
+
+
+def _audio_store(conversation_id: int, audio: AudioFile, saved: list[Audio]) -> Audio:
+    """Write the file through the storage API and its row; `saved` lists it so a rollback can delete the file."""
+    row = Audio(conversation_id=conversation_id, kind=audio.kind, duration_ms=audio.duration_ms, size_bytes=len(audio.wav))
+    row.file.save("audio.wav", ContentFile(audio.wav), save=False)
+    saved.append(row)
+    row.save()
+    return row
+
+
+def _forget_files(saved: list[Audio]) -> None:
+    for row in saved:
+        row.file.delete(save=False)
+
+
+def speech_attach(*, message: Message, audio: AudioFile) -> Audio:
+    """Store a reply read aloud and link it to the reply; no file is left behind when that fails."""
+    saved: list[Audio] = []
+    try:
+        with transaction.atomic():
+            row = _audio_store(message.conversation_id, audio, saved)
+            Message.objects.filter(pk=message.pk).update(audio=row)
+    except BaseException:
+        _forget_files(saved)
+        raise
+    return row
+
+
 def message_accept(
     *, owner: AbstractBaseUser, conversation_id: int | None, text: str, client_id: str, token: str, lease_seconds: float,
-    max_replies: int = 0, persona_ids: list[int] | None = None, rounds: int = 1,
+    max_replies: int = 0, persona_ids: list[int] | None = None, rounds: int = 1, audio: AudioFile | None = None,
 ) -> Accepted:
     """Store the person's message, claim the conversation for its reply and create that reply, in one transaction.
 
     The claim is a conditional UPDATE, so two sends at the same instant (on any process) give one
-    CREATED and one BUSY. A resent client id is RESENT whatever the conversation is doing.
+    CREATED and one BUSY. A resent client id is RESENT whatever the conversation is doing. A voice
+    message's `audio` (the recording) is stored with it, in the same transaction; a rollback deletes its file.
     """
+    saved: list[Audio] = []
     try:
         with transaction.atomic():
             return _accept(
-                owner, conversation_id, text, client_id, token, lease_seconds, max_replies, persona_ids, rounds
+                owner, conversation_id, text, client_id, token, lease_seconds, max_replies, persona_ids, rounds,
+                audio, saved,
             )
     except IntegrityError:
+        _forget_files(saved)
         # The same client id committed between our look-up and our insert: that is a resend.
         earlier = _earlier(owner, conversation_id, client_id)
         if earlier is None:
             raise
         return Accepted(Outcome.RESENT, earlier.conversation, earlier)
+    except BaseException:
+        _forget_files(saved)
+        raise
 
 
 def _accept(
     owner: Any, conversation_id: int | None, text: str, client_id: str, token: str, lease: float, max_replies: int,
-    persona_ids: list[int] | None, rounds: int,
+    persona_ids: list[int] | None, rounds: int, audio: AudioFile | None, saved: list[Audio],
 ) -> Accepted:
     now = timezone.now()
     until = now + timedelta(seconds=lease)
@@ -268,7 +312,10 @@ def _accept(
             return Accepted(Outcome.BUSY)
         _interrupt(conversation_id)  # a lease that expired left its reply streaming
         conversation = Conversation.objects.get(pk=conversation_id)
-    message = message_create(conversation_id=conversation.pk, role=Message.Role.USER, content=text, client_id=client_id)
+    recording = _audio_store(conversation.pk, audio, saved) if audio is not None else None
+    message = message_create(
+        conversation_id=conversation.pk, role=Message.Role.USER, content=text, client_id=client_id, audio=recording
+    )
     participants = list(conversation.participants.all())
     if rounds > 1 and len(participants) < 2:
         raise Invalid("rounds", "Rounds of discussion need at least two participants.")
@@ -289,10 +336,7 @@ def _replies_being_written(owner: Any, now: Any) -> int:
 
 
 def _earlier(owner: Any, conversation_id: int | None, client_id: str) -> Message | None:
-    messages = Message.objects.filter(conversation__owner=owner, client_id=client_id, role=Message.Role.USER)
-    if conversation_id is not None:
-        messages = messages.filter(conversation_id=conversation_id)
-    return messages.select_related("conversation").first()
+    return selectors.user_message_sent(owner=owner, conversation_id=conversation_id, client_id=client_id)
 
 
 def _interrupt(conversation_id: int) -> list[int]:

@@ -20,6 +20,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
 from chat import follow, metrics, selectors, turns
+from chat.documents.changes import documents_frame
 from chat.models import Conversation
 
 KEEP_ALIVE = b": keep-alive\n\n"
@@ -75,7 +76,8 @@ async def stream(conversation: Conversation, last_seq: int, held: dict[int, int]
         delivery = follow.Delivery(held)
         page = await follow.open_page(conversation, last_seq)
         participants = await database_sync_to_async(selectors.participants_brief)(conversation_id=conversation.pk)
-        yield encode(page.opened(conversation, last_seq, participants))
+        documents = await database_sync_to_async(documents_frame)(conversation.pk)
+        yield encode(page.opened(conversation, last_seq, participants, documents))
         for replayed in await page.frames():
             frame, _ = delivery.admit(replayed, replayed=True)
             if frame is not None:

@@ -10,5 +10,6 @@ urlpatterns = [
     path("personas/", views.personas_page, name="personas"),
     path("personas/<int:persona_id>/", views.persona_edit, name="persona-edit"),
     path("personas/<int:persona_id>/delete/", views.persona_delete, name="persona-delete"),
+    path("audio/<int:audio_id>/", views.audio_file, name="audio"),
     path("account/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
 ]

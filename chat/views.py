@@ -3,13 +3,14 @@ import re
 from typing import Any
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from chat import selectors, services
+from chat import selectors, services, speech
 from chat.llm import get_llm
 from chat.models import Persona
 
@@ -31,6 +32,16 @@ def chat_page(request: HttpRequest, conversation_id: int | None = None) -> HttpR
         "username": request.user.get_username(),
         "conversationUrl": reverse("chat:conversation", args=[0]),
         "exportUrl": reverse("api-v1:export_conversation", args=[0]),
+        "documents": {
+            "enabled": settings.DOCUMENTS_ENABLED,
+            "uploadUrl": reverse("api-v1:create_document"),
+            "downloadUrl": reverse("api-v1:download_document", args=[0]),
+            "conversationsUrl": reverse("api-v1:create_conversation"),
+            "attachUrl": reverse("api-v1:attach_documents", args=[0]),
+            "maxBytes": settings.DOCUMENTS_MAX_FILE_BYTES,
+            "quoteBudget": settings.DOCUMENTS_QUOTE_BUDGET_CHARS,
+        },
+        "voice": _voice_config(),
     }
     participants = selectors.participants_brief(conversation_id=conversation.pk) if conversation else []
     if conversation is None:
@@ -45,6 +56,31 @@ def chat_page(request: HttpRequest, conversation_id: int | None = None) -> HttpR
         "export_formats": [("md", "Markdown"), ("json", "JSON")],
     }
     return render(request, "chat/chat.html", context)
+
+
+@require_http_methods(["GET", "HEAD"])
+def audio_file(request: HttpRequest, audio_id: int) -> FileResponse:
+    """A recording or a spoken reply, to its owner only: anyone else's is a 404, like a missing one."""
+    audio = selectors.audio_get_owned(owner=request.user, audio_id=audio_id)
+    if audio is None:
+        raise Http404("No such recording.")
+    try:
+        handle = audio.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The recording's file is missing.") from None
+    response = FileResponse(handle, content_type=audio.content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _voice_config() -> dict[str, Any]:
+    """What the page's microphone and "Speak replies" need to know (docs/protocol.md "Voice messages")."""
+    transcriber = speech.get_transcriber()
+    return {
+        "recogniser": transcriber.label, "offline": bool(transcriber.offline),
+        "sampleRate": 16000, "maxSeconds": settings.VOICE_MAX_SECONDS, "maxChunkBytes": settings.VOICE_MAX_CHUNK_BYTES,
+        "speakNote": speech.tts_unavailable_reason(), "workletUrl": static("chat/recorder-worklet.js"),
+    }
 
 
 @never_cache  # shows a new token's secret once: no cache may keep it

@@ -299,6 +299,34 @@ SSE_MAX_SECONDS = env.float("SSE_MAX_SECONDS", default=600.0)
 if not (SSE_KEEPALIVE_SECONDS > 0 and SSE_MAX_SECONDS > 0):
     raise ImproperlyConfigured("SSE_KEEPALIVE_SECONDS and SSE_MAX_SECONDS must be positive numbers of seconds.")
 
+# Documents (docs/documents.md): uploads are kept through Django's storage API, under MEDIA_ROOT by default
+# (outside the static tree, never served at a public URL: downloads go through a view that checks the owner).
+# DOCUMENTS_STORAGE_BACKEND and DOCUMENTS_STORAGE_OPTIONS (JSON) select another storage, such as S3.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "documents": {
+        "BACKEND": env.str("DOCUMENTS_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": env.json("DOCUMENTS_STORAGE_OPTIONS", default={}),
+    },
+}
+DOCUMENTS_ENABLED = env.bool("DOCUMENTS_ENABLED", default=True)
+DOCUMENTS_MAX_FILE_BYTES = env.int("DOCUMENTS_MAX_FILE_BYTES", default=10 * 1024 * 1024)
+DOCUMENTS_MAX_TOTAL_BYTES = env.int("DOCUMENTS_MAX_TOTAL_BYTES", default=100 * 1024 * 1024)
+DOCUMENTS_MAX_PAGES = env.int("DOCUMENTS_MAX_PAGES", default=1000)
+DOCUMENTS_MAX_TEXT_CHARS = env.int("DOCUMENTS_MAX_TEXT_CHARS", default=2_000_000)
+DOCUMENTS_EXTRACT_TIMEOUT_SECONDS = env.float("DOCUMENTS_EXTRACT_TIMEOUT_SECONDS", default=30.0)
+DOCUMENTS_PER_CONVERSATION = env.int("DOCUMENTS_PER_CONVERSATION", default=10)
+# Quote mode: at most this many characters of the documents go into the model's context (a note says where it was cut).
+DOCUMENTS_QUOTE_BUDGET_CHARS = env.int("DOCUMENTS_QUOTE_BUDGET_CHARS", default=24_000)
+# Research mode: passages the search tool returns per call.
+DOCUMENTS_SEARCH_RESULTS = env.int("DOCUMENTS_SEARCH_RESULTS", default=5)
+for _name in ("DOCUMENTS_MAX_FILE_BYTES", "DOCUMENTS_MAX_TOTAL_BYTES", "DOCUMENTS_MAX_PAGES", "DOCUMENTS_MAX_TEXT_CHARS",
+              "DOCUMENTS_PER_CONVERSATION", "DOCUMENTS_QUOTE_BUDGET_CHARS", "DOCUMENTS_SEARCH_RESULTS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1.")
+
 # /readyz (chat/health.py): each check (database, channel layer, each MCP server) gets this long, all at once.
 READY_CHECK_SECONDS = env.float("READY_CHECK_SECONDS", default=2.0)
 if not READY_CHECK_SECONDS > 0:
@@ -330,3 +358,32 @@ MCP_MAX_RESULT_CHARS = env.int("MCP_MAX_RESULT_CHARS", default=20000)
 # is not asked again for this long, except when the model calls one of its tools.
 MCP_LIST_TIMEOUT_SECONDS = env.float("MCP_LIST_TIMEOUT_SECONDS", default=10.0)
 MCP_RETRY_AFTER_SECONDS = env.float("MCP_RETRY_AFTER_SECONDS", default=30.0)
+
+# Voice messages (docs/configuration.md "Voice"). Recordings and spoken replies are files in MEDIA_ROOT (above),
+# outside the static tree and never served as such: only through chat/views.py `audio_file`, which checks the owner.
+MEDIA_URL = "/media-not-served/"  # nothing is public: playback goes through the owner-checking view
+# One recording: at most this much audio, this many bytes in all, and this many bytes per binary frame.
+VOICE_MAX_SECONDS = env.float("VOICE_MAX_SECONDS", default=60.0)
+VOICE_MAX_BYTES = env.int("VOICE_MAX_BYTES", default=4 * 1024 * 1024)
+VOICE_MAX_CHUNK_BYTES = env.int("VOICE_MAX_CHUNK_BYTES", default=64 * 1024)
+if not (VOICE_MAX_SECONDS > 0 and VOICE_MAX_BYTES > 0 and VOICE_MAX_CHUNK_BYTES > 0):
+    raise ImproperlyConfigured("VOICE_MAX_SECONDS, VOICE_MAX_BYTES and VOICE_MAX_CHUNK_BYTES must be positive.")
+
+
+def _speech_service(prefix: str, provider: str, model: str) -> tuple[str, str, str, str, float]:
+    """PROVIDER, BASE_URL, MODEL, API_KEY_ENV and TIMEOUT_SECONDS of one speech service, `prefix`_ each."""
+    return (
+        env.str(f"{prefix}_PROVIDER", default=provider).lower(), env.str(f"{prefix}_BASE_URL", default=""),
+        env.str(f"{prefix}_MODEL", default=model), env.str(f"{prefix}_API_KEY_ENV", default=""),
+        env.float(f"{prefix}_TIMEOUT_SECONDS", default=60.0),
+    )
+
+
+# Speech to text: "pocketsphinx" (offline, English, the default) or "openai" (any /v1/audio/transcriptions server).
+STT_PROVIDER, STT_BASE_URL, STT_MODEL, STT_API_KEY_ENV, STT_TIMEOUT_SECONDS = _speech_service("STT", "pocketsphinx", "whisper-1")
+STT_LANGUAGE = env.str("STT_LANGUAGE", default="")
+# Text to speech for replies when the person turns "Speak replies" on: "espeak" (offline, when espeak-ng is
+# installed; otherwise replies stay text), "openai" (any /v1/audio/speech server) or "none".
+TTS_PROVIDER, TTS_BASE_URL, TTS_MODEL, TTS_API_KEY_ENV, TTS_TIMEOUT_SECONDS = _speech_service("TTS", "espeak", "tts-1")
+TTS_VOICE = env.str("TTS_VOICE", default="alloy")
+TTS_MAX_CHARS = env.int("TTS_MAX_CHARS", default=4000)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from chat.testing.daphne import ROOT, database_url, server_env, start_daphne
+from chat.testing.voice import fake_speech_env
 
 
 def _load_settings() -> Any:
@@ -211,6 +212,7 @@ def _server_env(database_url: str, fake_base_url: str, secret_key: str, director
             "LOG_LEVEL": "INFO",
         }
     )
+    env.update(fake_speech_env(fake_base_url))  # voice: the fake's /v1/audio/transcriptions and /v1/audio/speech
     env.pop("LLM_PROVIDERS_FILE", None)
     env["MCP_SERVERS_FILE"] = str(_mcp_servers_file(directory))
     return env

@@ -18,3 +18,11 @@ def user(django_user_model):
 @pytest.fixture
 def other_user(django_user_model):
     return django_user_model.objects.create_user(username="mallory", password="mallory-password")
+
+
+@pytest.fixture(autouse=True)
+def media_root(tmp_path_factory, settings):
+    """Uploaded files go to a directory of this test's own, removed with the test's temporary files."""
+    root = tmp_path_factory.mktemp("media")
+    settings.MEDIA_ROOT = str(root)
+    return root

@@ -4,6 +4,7 @@
     errors.py         problem+json for every error
     middleware.py     problem+json for errors no operation sees (unknown path, 405, 500)
     conversations.py  messages.py  personas.py  tokens.py  meta.py   the resources
+    documents.py      uploads, downloads, and a conversation's documents and mode
     events.py         a conversation as Server-Sent Events (chat/sse.py)
     schemas.py        bodies
 """
@@ -17,7 +18,7 @@ from django.urls import URLPattern
 from django.views.decorators.cache import never_cache
 from ninja import NinjaAPI
 
-from chat.api import conversations, errors, events, messages, meta, personas, search, tokens
+from chat.api import conversations, documents, errors, events, messages, meta, personas, search, tokens
 from chat.api.auth import AUTH
 from chat.api.schemas import ProblemOut
 
@@ -68,6 +69,7 @@ api.add_router("/tokens", tokens.router)
 api.add_router("/personas", personas.router)
 api.add_router("/", meta.router)
 api.add_router("/", search.router)
+api.add_router("/", documents.router)
 
 
 def urlpatterns() -> list[URLPattern]:

@@ -17,10 +17,20 @@ LAST_EVENT_ID = Header(
     None, alias="Last-Event-ID",
     description="The id of the last event you got (`<seq>` or `<seq>:<characters>`); wins over `last_seq`.",
 )
+# One event of the stream, as a client's SSE parser yields it (the `data` is a frame's JSON, docs/protocol.md).
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "description": "The frame's type."},
+        "data": {"type": "string", "description": "The frame as JSON."},
+        "id": {"type": "string", "description": "`<seq>` or `<seq>:<characters>`: send it back as Last-Event-ID."},
+        "retry": {"type": "integer"},
+    },
+}
 EVENTS_OPENAPI = {
     "responses": {
         "200": {"description": "The event stream (never ends by itself before SSE_MAX_SECONDS).",
-                "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                "content": {"text/event-stream": {"schema": SSE_EVENT}}},
         "429": {"description": "Over CHAT_REPLAYS_PER_MINUTE streams opened; `Retry-After` says when to retry.",
                 "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
     },

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field, StrictBool
@@ -207,3 +207,46 @@ class ProblemOut(Schema):
     detail: str
     code: str
     errors: list[dict[str, Any]] | None = None
+
+
+class DocumentOut(Schema):
+    id: int
+    name: str = Field(description="The uploaded file's name, made safe.")
+    content_type: str
+    size: int = Field(description="Bytes.")
+    sha256: str
+    pages: int | None = Field(description="A PDF's page count; null for text files.")
+    chars: int = Field(description="Characters of extracted text kept.")
+    text_status: str = Field(description="extracted, or cut when the text was longer than DOCUMENTS_MAX_TEXT_CHARS.")
+    created_at: datetime
+
+
+class DocumentList(Schema):
+    items: list[DocumentOut]
+    total_bytes: int = Field(description="What your documents take, against DOCUMENTS_MAX_TOTAL_BYTES.")
+    limit_bytes: int
+
+
+class DocumentBrief(Schema):
+    id: int
+    name: str
+    content_type: str
+    size: int
+    pages: int | None
+    chars: int
+    text_status: str
+
+
+class ConversationDocuments(Schema):
+    conversation_id: int
+    document_mode: str = Field(description="quote or research (docs/documents.md).")
+    documents: list[DocumentBrief]
+    quote_cut: bool = Field(description="In quote mode: the documents are longer than the quote budget and are cut.")
+
+
+class AttachIn(In):
+    document_ids: list[Annotated[int, Field(gt=0, le=MAX_ID)]] = Field(min_length=1, max_length=50)
+
+
+class ModeIn(In):
+    mode: Literal["quote", "research"]

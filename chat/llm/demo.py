@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 
+from chat.llm import demo_documents
 from chat.llm.base import Finish, LLMEvent, LLMRequest, Started, TextDelta, ToolCall
 
 # Only this much of a message is parsed: a longer one is not a request the demo understands, and
@@ -46,7 +47,9 @@ class DemoModel:
         yield Started(self.provider, self.model)
         last = request.messages[-1]
         available = {tool.name for tool in request.tools}
-        if last.role == "tool":
+        if last.role == "tool" and last.tool_name == demo_documents.SEARCH_TOOL and not last.is_error:
+            text = demo_documents.answer_from_search(last.content, _question(request))
+        elif last.role == "tool":
             text = self._answer_from_tool(last.content, last.is_error)
         elif (other := _other_participant(request, last.content)) is not None:
             text = (
@@ -55,11 +58,14 @@ class DemoModel:
             )
         else:
             call = self._tool_call_for(last.content, available)
+            if call is None and demo_documents.wants_search(available):
+                call = ToolCall(f"demo_{uuid.uuid4().hex[:12]}", demo_documents.SEARCH_TOOL, {"query": last.content[:MAX_PARSED_CHARS]})
             if call is not None:
                 yield call
                 yield Finish("tool_calls", {"input_tokens": 0, "output_tokens": 0})
                 return
-            text = (
+            quoted = demo_documents.answer_from_quoted(_system(request), last.content[:MAX_PARSED_CHARS])
+            text = quoted or (
                 "I am the offline demo model, so I can only do a few things: arithmetic "
                 '("what is 12*7"), the time somewhere ("time in Europe/Paris") and unit conversion '
                 '("convert 5 km to mi"). Configure an LLM provider to chat for real.'
@@ -94,6 +100,15 @@ class DemoModel:
         if is_error:
             return f"The tool reported an error: {result}"
         return f"The answer is **{result}**."
+
+
+def _system(request: LLMRequest) -> str:
+    return next((m.content for m in request.messages if m.role == "system"), "")
+
+
+def _question(request: LLMRequest) -> str:
+    """The person's last message (what a search result answers)."""
+    return next((m.content[:MAX_PARSED_CHARS] for m in reversed(request.messages) if m.role == "user"), "")
 
 
 def _voice(request: LLMRequest) -> str:

@@ -94,6 +94,7 @@ def start_daphne(
     log_path = directory / f"{name}.log"
     log = log_path.open("wb")
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *args, "chatsite.asgi:application"]
+    env = {"MEDIA_ROOT": str(directory / f"{name}-media"), **env}  # uploads stay in the test's directory
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Daphne(f"http://127.0.0.1:{port}", process, log_path, log)
     try:

@@ -16,12 +16,20 @@ pauses between chunks, a `Hold` that waits until the test calls `release(name)`,
 client on the same machine can measure the delay each token picked up on the way (bench/relay.py).
 Run it alone with `python -m chat.testing.fake_llm_server --port 8001` (answers with an echo, or with
 a stamped stream to a message written by `stamped_request`).
+
+It also speaks OpenAI's audio endpoints, in their wire formats: `POST /v1/audio/transcriptions`
+(multipart/form-data with `file` and `model`; answered `{"text": ...}` from `script_transcripts`, or an
+error) and `POST /v1/audio/speech` (JSON `model`, `input`, `voice`; answered with a short real WAV).
+Both record what they received in `audio_requests` (content type, byte length, model, the bytes).
 """
 
 from __future__ import annotations
 
 import argparse
+import email.parser
+import email.policy
 import json
+import math
 import re
 import select
 import socket
@@ -225,6 +233,73 @@ class RecordedRequest:
         return list(self.body.get("messages", [])) if isinstance(self.body, dict) else []
 
 
+TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+SPEECH_PATH = "/v1/audio/speech"
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What one transcription request gets: `{"text": text}`."""
+
+    text: str
+
+
+def transcript_reply(text: str) -> Transcript:
+    return Transcript(text)
+
+
+@dataclass
+class AudioRequest:
+    """One request to an audio endpoint as the server saw it."""
+
+    path: str
+    content_type: str  # of the request (multipart/form-data; boundary=..., or application/json)
+    model: str
+    fields: dict[str, str]  # the form fields (transcriptions) or the JSON body (speech), but the file
+    file_name: str = ""
+    file_content_type: str = ""
+    data: bytes = b""  # the uploaded file (transcriptions)
+
+    @property
+    def byte_length(self) -> int:
+        return len(self.data)
+
+
+def speech_wav(seconds: float = 0.6, rate: int = 16000, hz: float = 440.0) -> bytes:
+    """A real mono 16-bit WAV: a quiet tone of this length (what the fake says for any text)."""
+    import io
+    import struct
+    import wave
+
+    frames = b"".join(
+        struct.pack("<h", int(3000 * math.sin(2 * math.pi * hz * i / rate))) for i in range(int(seconds * rate))
+    )
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    return out.getvalue()
+
+
+def _form(content_type: str, body: bytes) -> tuple[dict[str, str], tuple[str, str, bytes]]:
+    """The fields and the one file (name, content type, bytes) of a multipart/form-data body."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    fields: dict[str, str] = {}
+    upload = ("", "", b"")
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition") or ""
+        payload = part.get_payload(decode=True) or b""
+        if part.get_filename() is not None:
+            upload = (part.get_filename() or "", part.get_content_type(), payload)
+        else:
+            fields[str(name)] = payload.decode("utf-8", "replace")
+    return fields, upload
+
+
 class _ClientGone(Exception):
     pass
 
@@ -252,6 +327,9 @@ class FakeLLMServer:
         self._held: set[str] = set()
         self._default = default
         self.requests: list[RecordedRequest] = []
+        self.audio_requests: list[AudioRequest] = []
+        self._transcripts: deque[Transcript | Reply] = deque()
+        self._speech_errors: deque[Reply] = deque()
         self._httpd = _HTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -290,6 +368,29 @@ class FakeLLMServer:
         with self._lock:
             self._replies.extend(replies)
 
+    def script_transcripts(self, *replies: Transcript | Reply) -> None:
+        """Queue answers of /v1/audio/transcriptions: `transcript_reply(text)` or `error_reply(...)`, one per request."""
+        with self._lock:
+            self._transcripts.extend(replies)
+
+    def script_speech_error(self, *replies: Reply) -> None:
+        """The next requests to /v1/audio/speech get these errors (otherwise each gets `speech_wav()`)."""
+        with self._lock:
+            self._speech_errors.extend(replies)
+
+    def audio(self, path: str) -> list[AudioRequest]:
+        """The audio requests received at path (TRANSCRIPTIONS_PATH or SPEECH_PATH), in order."""
+        with self._lock:
+            return [r for r in self.audio_requests if r.path == path]
+
+    def wait_for_audio(self, path: str, count: int, timeout: float = 10.0) -> list[AudioRequest]:
+        """Block until at least `count` requests reached path; fail naming how many did."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: len([r for r in self.audio_requests if r.path == path]) >= count, timeout):
+                got = [r.path for r in self.audio_requests]
+                raise AssertionError(f"fake server expected {count} request(s) to {path} within {timeout} s, got {got}")
+            return [r for r in self.audio_requests if r.path == path]
+
     def pending(self) -> int:
         """How many scripted replies no request has taken yet."""
         with self._lock:
@@ -305,6 +406,9 @@ class FakeLLMServer:
         with self._lock:
             self._replies.clear()
             self.requests = []
+            self.audio_requests = []
+            self._transcripts.clear()
+            self._speech_errors.clear()
             for event in self._holds.values():
                 event.set()
             self._holds = {}
@@ -355,6 +459,13 @@ class FakeLLMServer:
                 return self._replies.popleft()
         return self._default(record.body) if self._default else None
 
+    def _take_audio(self, record: AudioRequest) -> Transcript | Reply | None:
+        with self._lock:
+            self.audio_requests.append(record)
+            self._lock.notify_all()
+            queue = self._transcripts if record.path == TRANSCRIPTIONS_PATH else self._speech_errors
+            return queue.popleft() if queue else None
+
     def _record(self, record: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(record)
@@ -401,6 +512,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.path.rstrip("/") in (TRANSCRIPTIONS_PATH, SPEECH_PATH):
+            self._audio(self.path.rstrip("/"), raw)
+            return
         try:
             body: Any = json.loads(raw or b"null")
         except ValueError:
@@ -420,6 +534,42 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake._finish(record, "error")
         else:
             self._stream(record, reply)
+
+    def _audio(self, path: str, raw: bytes) -> None:
+        content_type = self.headers.get("Content-Type", "")
+        if path == TRANSCRIPTIONS_PATH:
+            if not content_type.startswith("multipart/form-data"):
+                self._json(400, wire.openai_error_body("Expected a multipart/form-data upload with a file."))
+                return
+            fields, (name, file_type, data) = _form(content_type, raw)
+            record = AudioRequest(path, content_type, fields.get("model", ""), fields, name, file_type, data)
+        else:
+            try:
+                body = json.loads(raw or b"null")
+            except ValueError:
+                body = None
+            if not isinstance(body, dict) or not body.get("input"):
+                self._json(400, wire.openai_error_body("Expected a JSON body with 'model', 'input' and 'voice'."))
+                return
+            record = AudioRequest(path, content_type, str(body.get("model", "")), body)
+        answer = self.fake._take_audio(record)
+        if isinstance(answer, Reply):
+            self._json(answer.status, answer.error_body or {}, answer.headers)
+        elif path == SPEECH_PATH:
+            self._bytes(200, speech_wav(), "audio/wav")
+        elif answer is None:
+            count = len(self.fake.audio(TRANSCRIPTIONS_PATH))
+            self._json(400, wire.openai_error_body(f"fake server: no transcript scripted for transcription #{count}"))
+        else:
+            self._json(200, {"text": answer.text})
+
+    def _bytes(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
 
     def _json(self, status: int, body: dict[str, Any], headers: Iterable[tuple[str, str]] = ()) -> None:
         data = json.dumps(body).encode()

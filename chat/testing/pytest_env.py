@@ -11,3 +11,13 @@ os.environ.setdefault("DEMO_TOKEN_DELAY_SECONDS", "0")
 # Two test runs sharing one Redis (two developers, or a run beside CI) would otherwise share group
 # names like "conversation.1" and see each other's frames.
 os.environ.setdefault("CHANNELS_PREFIX", f"chatsite-test-{os.getpid()}")
+
+# Recordings and spoken replies of a test run go to a directory of its own, removed at the end; a daphne
+# started by the e2e suite inherits it, so a test can look at the files the server stored.
+if "MEDIA_ROOT" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="chatsite-test-media-")
+    atexit.register(shutil.rmtree, os.environ["MEDIA_ROOT"], ignore_errors=True)

@@ -1,4 +1,4 @@
-"""MCP: the hub that owns client sessions for the configured servers, and the built-in server."""
+"""MCP: the hub that owns client sessions for the configured servers, and the site's own servers."""
 
 from chat.tools.hub import close_hub, get_hub, reset_hub, set_hub
 
@@ -16,8 +16,10 @@ def check_configuration() -> None:
     if int(settings.MCP_MAX_RESULT_CHARS) < 100:
         raise ImproperlyConfigured("MCP_MAX_RESULT_CHARS must be at least 100.")
     servers = load_servers()
-    if settings.MCP_BUILTIN_ENABLED and "builtin" in servers:
-        raise ImproperlyConfigured("MCP server 'builtin': the name is taken by the built-in server; choose another.")
+    own = {"builtin": settings.MCP_BUILTIN_ENABLED, "documents": settings.DOCUMENTS_ENABLED}
+    for name, enabled in own.items():
+        if enabled and name in servers:
+            raise ImproperlyConfigured(f"MCP server {name!r}: the name is taken by the site's own server; choose another.")
 
 
 __all__ = ["check_configuration", "close_hub", "get_hub", "reset_hub", "set_hub"]

@@ -36,6 +36,6 @@ class ToolHub(Protocol):
         """Every tool of every reachable server; a broken server hides only its own tools."""
         ...
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+    async def call(self, name: str, arguments: dict[str, Any], context: dict[str, Any] | None = None) -> ToolResult:
         """Call a tool by qualified name under its deadline. Never raises (but for cancellation)."""
         ...

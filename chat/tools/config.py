@@ -48,6 +48,9 @@ class ServerConfig:
     confirm_tools: frozenset[str] = frozenset()
     tool_timeouts: dict[str, float] = field(default_factory=dict)
     required: bool = False  # /readyz reports the site not ready while this server does not answer
+    # The site's own servers get the calling conversation in each call's _meta (chat/documents/tool_server.py);
+    # no operator-configured server ever does.
+    receives_context: bool = False
 
     def needs_confirmation(self, tool: str) -> bool:
         return self.confirm_all or tool in self.confirm_tools
@@ -60,14 +63,15 @@ class ServerConfig:
 
 
 def memory_server(
-    name: str, server: Any, *, confirm: bool | list[str] = False, timeout: float | None = None, required: bool = False
+    name: str, server: Any, *, confirm: bool | list[str] = False, timeout: float | None = None, required: bool = False,
+    receives_context: bool = False,
 ) -> ServerConfig:
-    """A config for an in-process MCPServer instance (tests, the built-in server)."""
+    """A config for an in-process MCPServer instance (tests, the built-in servers)."""
     _check_name(name)
     confirm_all, confirm_tools = _confirm(name, confirm)
     return ServerConfig(
         name=name, transport="memory", server=server, timeout=timeout,
-        confirm_all=confirm_all, confirm_tools=confirm_tools, required=required,
+        confirm_all=confirm_all, confirm_tools=confirm_tools, required=required, receives_context=receives_context,
     )
 
 

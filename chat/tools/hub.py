@@ -75,8 +75,11 @@ class Hub:
                 tools.append(tool)
         return tools
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
-        """Call a tool by qualified name under its deadline. Never raises (but for cancellation)."""
+    async def call(self, name: str, arguments: dict[str, Any], context: dict[str, Any] | None = None) -> ToolResult:
+        """Call a tool by qualified name under its deadline. Never raises (but for cancellation).
+
+        `context` (the calling conversation) reaches only the site's own servers, in the call's _meta.
+        """
         server_name, _, _ = name.partition(NAME_SEPARATOR)
         server = self._servers().get(server_name)
         if server is None:
@@ -91,7 +94,8 @@ class Hub:
             return ToolResult(f"Invalid arguments for {name}: expected a JSON object.", is_error=True, kind="invalid")
         if problem := argument_problem(tool.spec.input_schema, arguments):
             return ToolResult(f"Invalid arguments for {name}: {problem}", is_error=True, kind="invalid")
-        return await self._call(server, tool, arguments)
+        meta = context if context and server.config.receives_context else None
+        return await self._call(server, tool, arguments, meta)
 
     def server_configs(self) -> list[ServerConfig]:
         """Every server the hub offers, in order (the readiness check reports each)."""
@@ -171,12 +175,14 @@ class Hub:
             spec=spec, server=config.name, tool=tool.name, confirm=config.needs_confirmation(tool.name), title=title
         )
 
-    async def _call(self, server: _Server, tool: HubTool, arguments: dict[str, Any]) -> ToolResult:
+    async def _call(
+        self, server: _Server, tool: HubTool, arguments: dict[str, Any], meta: dict[str, Any] | None = None
+    ) -> ToolResult:
         deadline = server.config.timeout_for(tool.tool)
         max_chars = int(settings.MCP_MAX_RESULT_CHARS)
 
         async def operation(client: Client) -> types.CallToolResult:
-            return await client.call_tool(tool.tool, arguments)
+            return await client.call_tool(tool.tool, arguments, meta=meta)  # type: ignore[arg-type]
 
         try:
             result = await server.connection.request(operation, deadline)
@@ -230,17 +236,22 @@ _hub: Hub | None = None
 
 
 def build_hub(extra: dict[str, Any] | None = None) -> Hub:
-    """A hub for the configured servers plus the built-in one (unless MCP_BUILTIN_ENABLED is false)."""
+    """A hub for the configured servers plus the site's own: `builtin` (unless MCP_BUILTIN_ENABLED is false)
+    and `documents` (unless DOCUMENTS_ENABLED is false)."""
     configs: dict[str, ServerConfig] = {}
     if settings.MCP_BUILTIN_ENABLED:
         from chat.tools.builtin import server as builtin_server
 
         configs["builtin"] = memory_server("builtin", builtin_server)
+    if settings.DOCUMENTS_ENABLED:
+        from chat.documents.tool_server import server as documents_server
+
+        configs["documents"] = memory_server("documents", documents_server, receives_context=True)
     configured = load_servers()
-    if "builtin" in configured and "builtin" in configs:
+    for taken in configs.keys() & configured.keys():
         from django.core.exceptions import ImproperlyConfigured
 
-        raise ImproperlyConfigured("MCP server 'builtin': the name is taken by the built-in server; choose another.")
+        raise ImproperlyConfigured(f"MCP server {taken!r}: the name is taken by the site's own server; choose another.")
     configs.update(configured)
     return Hub(configs, extra)
 

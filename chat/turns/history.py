@@ -8,6 +8,7 @@ and their tool calls and results stay theirs.
 from __future__ import annotations
 
 from chat import selectors
+from chat.documents.context import DocumentContext, document_context
 from chat.llm.base import ChatMessage, ToolCall
 from chat.models import Message
 from chat.personas import Speaker
@@ -15,10 +16,19 @@ from chat.personas import Speaker
 STOPPED_CALL_RESULT = "No result: the reply was stopped before this call ran."
 
 
-def build_history(conversation_id: int, speaker: Speaker | None = None) -> list[ChatMessage]:
+def prepare(conversation_id: int, speaker: Speaker | None = None) -> tuple[list[ChatMessage], DocumentContext | None]:
+    """The history, and the conversation's documents (their note is in the system prompt), read together."""
+    documents = document_context(conversation_id)
+    return build_history(conversation_id, speaker, documents), documents
+
+
+def build_history(
+    conversation_id: int, speaker: Speaker | None = None, documents: DocumentContext | None = None
+) -> list[ChatMessage]:
     """Every tool call the model made is answered, even one that was stopped before it ran."""
     speaker = speaker or Speaker.default()
-    history = [ChatMessage(role="system", content=speaker.instructions())]
+    system = speaker.instructions() + (f"\n\n{documents.note}" if documents is not None else "")
+    history = [ChatMessage(role="system", content=system)]
     unanswered: list[ToolCall] = []
     for message in selectors.message_list(conversation_id=conversation_id):
         theirs = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,7 +19,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import conversations, frames, logcontext, metrics, services
+from chat import conversations, frames, logcontext, metrics, services, voice
 from chat.models import Message
 from chat.personas import Speaker
 from chat.turns import control
@@ -34,10 +35,11 @@ def running_turns() -> list[Turn]:
     return list(_running.values())
 
 
-def start_turn(accepted: services.Accepted) -> Turn:
-    """Start writing the reply the services created; the caller must not await it."""
+def start_turn(accepted: services.Accepted, *, speak: bool = False) -> Turn:
+    """Start writing the reply the services created; the caller must not await it. `speak`: read it aloud at the end."""
     assert accepted.conversation is not None and accepted.reply is not None
     turn = Turn(accepted.conversation.pk, accepted.reply, accepted.token, accepted.speakers)
+    turn.speak = speak
     turn.owner_id = accepted.conversation.owner_id
     _running[turn.conversation_id] = turn
     turn.task = asyncio.create_task(turn.run(), name=f"turn-{turn.conversation_id}")
@@ -48,6 +50,7 @@ def start_turn(accepted: services.Accepted) -> Turn:
 async def accept(
     *, owner: Any, conversation_id: int | None, text: str, client_id: str,
     announce: Callable[[services.Accepted], Awaitable[None]], persona_ids: list[int] | None = None, rounds: int = 1,
+    speak: bool = False, audio: services.AudioFile | None = None,
 ) -> services.Accepted:
     """A person's message, from the socket or the API: stored and its reply started, whatever the caller does.
 
@@ -59,12 +62,12 @@ async def accept(
     accepting = asyncio.ensure_future(database_sync_to_async(services.message_accept)(
         owner=owner, conversation_id=conversation_id, text=text, client_id=client_id, token=uuid.uuid4().hex,
         lease_seconds=settings.CHAT_TURN_LEASE_SECONDS, max_replies=settings.CHAT_MAX_CONCURRENT_REPLIES,
-        persona_ids=persona_ids, rounds=rounds,
+        persona_ids=persona_ids, rounds=rounds, audio=audio,
     ))
     try:
         accepted = await metrics.db_save("accept", asyncio.shield(accepting))
     except asyncio.CancelledError:
-        accepting.add_done_callback(start_if_created)
+        accepting.add_done_callback(functools.partial(start_if_created, speak=speak))
         raise
     metrics.message_send(accepted.outcome)
     if accepted.outcome not in (services.Outcome.CREATED, services.Outcome.RESENT):
@@ -73,17 +76,17 @@ async def accept(
         await announce(accepted)
     finally:
         if accepted.outcome is services.Outcome.CREATED:
-            start_turn(accepted)
+            start_turn(accepted, speak=speak)
     return accepted
 
 
-def start_if_created(accepting: asyncio.Future[services.Accepted]) -> None:
+def start_if_created(accepting: asyncio.Future[services.Accepted], *, speak: bool = False) -> None:
     """A done-callback for an accept whose caller went away (socket closed, HTTP client gone): a reply it
     created must still be written."""
     if accepting.cancelled() or accepting.exception() is not None:
         return
     if accepting.result().outcome is services.Outcome.CREATED:
-        start_turn(accepting.result())
+        start_turn(accepting.result(), speak=speak)
 
 
 _finishing: set[asyncio.Task[None]] = set()
@@ -115,6 +118,7 @@ class Turn:
         self._work: asyncio.Task[None] | None = None
         self._desk: control.ControlDesk | None = None
         self.owner_id: int | None = None  # whose sidebars mark the conversation while the reply is written
+        self.speak = False  # read the last reply aloud before the turn ends (chat/voice.py)
 
     async def run(self) -> None:
         self.began = True
@@ -135,12 +139,22 @@ class Turn:
                 self._work.cancel()  # the process is going away: stop the reply, store it as stopped
                 await asyncio.wait([self._work], timeout=settings.CHAT_SHUTDOWN_SECONDS)
                 raise
+            if self.speak:
+                await self._read_aloud()
         except Exception:
             log.exception("Turn in conversation %s failed to start", self.conversation_id)
         finally:
             if keeper is not None:
                 keeper.cancel()
             await asyncio.shield(self._finish())
+
+    async def _read_aloud(self) -> None:
+        """The turn's last complete reply, read aloud and stored with it, announced before `turn.finished`."""
+        if self.outcome()[0] == Message.Status.STOPPED:
+            return
+        reply = next((r.last_reply for r in reversed([*self.spoken, self.rounds]) if r.last_reply is not None), None)
+        if reply is not None:
+            await publish(self.conversation_id, await voice.speak(reply))
 
     async def _speak_all(self) -> None:
         """Each speaker's rounds in turn. One whose providers all fail is stored failed and the next one goes on."""
@@ -336,4 +350,26 @@ def install_shutdown_hook() -> bool:
         return defer.Deferred.fromFuture(asyncio.ensure_future(shutdown()))
 
     reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[attr-defined]
+    reactor.addSystemEventTrigger("after", "shutdown", _exit_now)  # type: ignore[attr-defined]
     return True
+
+
+def _exit_now() -> None:
+    """Leave without the interpreter's teardown once the server has stopped and everything is stored.
+
+    With the reactor stopped, coroutines of cancelled tasks are still alive; Python's finalization
+    then collects them after extension modules are half torn down, and the process died with
+    SIGSEGV in about one SIGTERM in five ("Garbage-collecting" in asyncio/queues.py, seen with
+    PYTHONFAULTHANDLER). Nothing is left to do by then: exit handlers run and logs are flushed
+    here, then the process ends with status 0 as a clean stop should.
+    """
+    import atexit
+    import os
+    import sys
+
+    atexit._run_exitfuncs()  # prometheus_client's multiprocess clean-up, among others
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)

@@ -14,6 +14,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat import metrics
+from chat.documents.context import DocumentContext
+from chat.documents.tool_server import CONVERSATION_META
 from chat.frames import assistant_completed, assistant_delta, assistant_started, tool_finished, tool_started
 from chat.llm import get_llm
 from chat.llm.base import Finish, LLMError, LLMRequest, Started, TextDelta, ToolCall
@@ -22,7 +24,7 @@ from chat.personas import Speaker
 from chat.tools import get_hub
 from chat.tools.base import HubTool, ToolResult
 from chat.turns.fanout import ReplyText, publish
-from chat.turns.history import build_history
+from chat.turns.history import prepare
 from chat.turns.saver import InterimSaver, create, update
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class Rounds:
         self.last_seq = first_reply.seq if first_reply is not None else last_seq
         self.ending: asyncio.Future[None] | None = None  # the end being stored (end_current)
         self.meter = meter or metrics.TurnMeter()  # one per turn, shared by its speakers
+        self.last_reply: Message | None = None  # the latest reply stored complete with text (read aloud on request)
 
     async def run(self) -> None:
         try:
@@ -106,10 +109,10 @@ class Rounds:
         self.current = message
         self.text, self.saver = ReplyText(message), InterimSaver(message, settings.CHAT_SAVE_INTERVAL_SECONDS)
         speaker = self.speaker
-        history, tools = await asyncio.gather(
-            database_sync_to_async(build_history)(self.conversation_id, speaker), get_hub().list_tools()
+        (history, documents), tools = await asyncio.gather(
+            database_sync_to_async(prepare)(self.conversation_id, speaker), get_hub().list_tools()
         )
-        tools = [tool for tool in tools if speaker.allows(tool.spec.name)]
+        tools = [tool for tool in tools if speaker.allows(tool.spec.name) and _offered(tool, documents)]
         self.tools = {tool.spec.name: tool for tool in tools}
         request = LLMRequest(
             history, [tool.spec for tool in tools], provider=speaker.provider, model=speaker.model,
@@ -148,7 +151,8 @@ class Rounds:
             if tool is not None and tool.confirm and not await self._confirmed(message):
                 result = ToolResult("The call was declined by the user.", is_error=True, kind="declined")
             else:
-                result = await metrics.tool_call(tool, get_hub().call(call.name, call.arguments))
+                context = {CONVERSATION_META: self.conversation_id}
+                result = await metrics.tool_call(tool, get_hub().call(call.name, call.arguments, context))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -249,6 +253,8 @@ class Rounds:
             provider=message.provider, model=message.model, usage=message.usage,
         )
         metrics.message_stored(message.role, status)
+        if status == Message.Status.COMPLETE and message.content.strip():
+            self.last_reply = message
         # The frame renders the markdown (Pygments included): CPU work, done off the event loop.
         await publish(self.conversation_id, await asyncio.to_thread(assistant_completed, message))
 
@@ -256,3 +262,8 @@ class Rounds:
         self.current = await self._start(role=Message.Role.ASSISTANT)
         self.text = None
         await self.end_current(Message.Status.FAILED, reason)
+
+
+def _offered(tool: HubTool, documents: DocumentContext | None) -> bool:
+    """The document search is offered in research mode only, and only where there are documents."""
+    return tool.server != "documents" or (documents is not None and documents.research)

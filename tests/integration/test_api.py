@@ -302,7 +302,7 @@ def all_operations() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("method", "path"), all_operations())
 async def test_every_operation_answers_401_problem_to_an_anonymous_request(method, path):
     url = path.replace("{conversation_id}", "1").replace("{seq}", "1").replace("{token_id}", "1").replace("{call_id}", "x")
-    url = url.replace("{persona_id}", "1")
+    url = url.replace("{persona_id}", "1").replace("{document_id}", "1")
     response = await AsyncClient().generic(method.upper(), url, "" if method == "get" else "{}", "application/json")
     assert_problem(response, 401, "not_authenticated")
     assert response["WWW-Authenticate"].startswith("Bearer")
@@ -431,6 +431,12 @@ EXPECTED_ROUTES = {
     ("get", "/api/v1/search"),
     ("get", "/api/v1/personas"), ("post", "/api/v1/personas"), ("get", "/api/v1/personas/{persona_id}"),
     ("patch", "/api/v1/personas/{persona_id}"), ("delete", "/api/v1/personas/{persona_id}"),
+    ("get", "/api/v1/documents"), ("post", "/api/v1/documents"), ("get", "/api/v1/documents/{document_id}"),
+    ("delete", "/api/v1/documents/{document_id}"), ("get", "/api/v1/documents/{document_id}/download"),
+    ("get", "/api/v1/conversations/{conversation_id}/documents"),
+    ("post", "/api/v1/conversations/{conversation_id}/documents"),
+    ("patch", "/api/v1/conversations/{conversation_id}/documents"),
+    ("delete", "/api/v1/conversations/{conversation_id}/documents/{document_id}"),
 }
 
 

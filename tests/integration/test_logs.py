@@ -41,7 +41,7 @@ def json_log() -> Iterator[io.StringIO]:
 async def test_a_turn_logs_json_lines_with_its_ids_and_never_the_message_text(
     user: Any, model: ScriptedModel, json_log: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ):
-    async def tool_that_quotes_its_arguments(name: str, arguments: dict[str, Any]) -> Any:
+    async def tool_that_quotes_its_arguments(name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         raise RuntimeError(f"could not handle {arguments}")
 
     monkeypatch.setattr(tools.get_hub(), "call", tool_that_quotes_its_arguments)

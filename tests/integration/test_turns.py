@@ -69,7 +69,7 @@ async def test_a_tool_that_raises_is_stored_as_failed_with_its_error_and_the_mod
 ):
     model.calls("probe__echo", {"text": "hi"}).says("The tool broke.")
 
-    async def exploding_call(self: Hub, name: str, arguments: dict[str, Any]) -> Any:
+    async def exploding_call(self: Hub, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         raise RuntimeError("disk on fire")
 
     async with probe_hub() as (hub, _):

@@ -10,8 +10,11 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from chat.speech.wav import wav_seconds
 from chat.testing.fake_llm_server import (
+    SPEECH_PATH,
     STAMP_WIDTH,
+    TRANSCRIPTIONS_PATH,
     FakeLLMServer,
     Hold,
     RecordedRequest,
@@ -24,6 +27,7 @@ from chat.testing.fake_llm_server import (
     stamped_request,
     text_reply,
     tool_call_reply,
+    transcript_reply,
 )
 
 
@@ -198,3 +202,30 @@ def test_the_standalone_server_answers_a_stamped_request_with_a_stamped_stream()
     assert any(getattr(step, "count", None) == 3 for step in stamped.steps)
     echoed = stamped_or_echo_reply(body("hello"))
     assert "said:" in "".join(getattr(step, "text", "") for step in echoed.steps)
+
+
+def test_the_transcription_endpoint_takes_a_multipart_upload_answers_the_script_and_records_it(fake: FakeLLMServer) -> None:
+    fake.script_transcripts(transcript_reply("hello"), error_reply(500, "whisper crashed"))
+    upload = {"file": ("clip.wav", b"RIFF-some-audio", "audio/wav")}
+    first = requests.post(f"{fake.base_url}/audio/transcriptions", data={"model": "whisper-1"}, files=upload, timeout=5)
+    second = requests.post(f"{fake.base_url}/audio/transcriptions", data={"model": "whisper-1"}, files=upload, timeout=5)
+    third = requests.post(f"{fake.base_url}/audio/transcriptions", data={"model": "whisper-1"}, files=upload, timeout=5)
+
+    assert (first.status_code, first.json()) == (200, {"text": "hello"})
+    assert (second.status_code, second.json()["error"]["message"]) == (500, "whisper crashed")
+    assert third.status_code == 400 and "no transcript scripted" in third.json()["error"]["message"]
+    recorded = fake.audio(TRANSCRIPTIONS_PATH)[0]
+    assert recorded.content_type.startswith("multipart/form-data")
+    assert (recorded.model, recorded.file_name, recorded.file_content_type) == ("whisper-1", "clip.wav", "audio/wav")
+    assert (recorded.data, recorded.byte_length) == (b"RIFF-some-audio", 15)
+    assert fake.requests == []  # chat completions are counted apart
+
+
+def test_the_speech_endpoint_answers_a_real_wav_and_records_the_text(fake: FakeLLMServer) -> None:
+    body = {"model": "tts-1", "input": "Eighty-four.", "voice": "alloy"}
+    response = requests.post(f"{fake.base_url}/audio/speech", json=body, timeout=5)
+
+    assert (response.status_code, response.headers["Content-Type"]) == (200, "audio/wav")
+    assert wav_seconds(response.content) > 0
+    [recorded] = fake.wait_for_audio(SPEECH_PATH, 1)
+    assert (recorded.model, recorded.fields) == ("tts-1", body)

@@ -107,10 +107,13 @@ def test_a_missing_file_is_named(tmp_path: Path, settings: Any) -> None:
         check_configuration()
 
 
-def test_a_configured_server_cannot_take_the_built_in_name(tmp_path: Path, settings: Any) -> None:
-    settings.MCP_SERVERS_FILE = str(write(tmp_path, servers(builtin={"command": "x"})))
-    with pytest.raises(ImproperlyConfigured, match="MCP server 'builtin': the name is taken"):
+@pytest.mark.parametrize("name", ["builtin", "documents"])
+def test_a_configured_server_cannot_take_the_name_of_one_of_the_sites_own(tmp_path: Path, settings: Any, name: str) -> None:
+    settings.MCP_SERVERS_FILE = str(write(tmp_path, servers(**{name: {"command": "x"}})))
+    with pytest.raises(ImproperlyConfigured, match=f"MCP server '{name}': the name is taken"):
         check_configuration()
+    with pytest.raises(ImproperlyConfigured, match=f"MCP server '{name}': the name is taken"):
+        build_hub()
 
 
 def test_checking_the_configuration_starts_nothing_and_reaches_nothing(tmp_path: Path, settings: Any) -> None:
@@ -139,8 +142,20 @@ async def test_the_built_in_server_can_be_switched_off(tmp_path: Path, settings:
     settings.MCP_SERVERS_FILE = ""
     hub = build_hub()
     try:
-        assert await hub.list_tools() == []
+        assert [tool.spec.name for tool in await hub.list_tools()] == ["documents__search"]  # the site's other own server
         assert (await hub.call("builtin__calculator", {"expression": "1+1"})).kind == "unknown"
+    finally:
+        await hub.aclose()
+
+
+async def test_the_documents_server_can_be_switched_off(settings: Any) -> None:
+    settings.DOCUMENTS_ENABLED = False
+    settings.MCP_SERVERS_FILE = ""
+    hub = build_hub()
+    try:
+        names = [tool.spec.name for tool in await hub.list_tools()]
+        assert "builtin__calculator" in names and not [n for n in names if n.startswith("documents__")]
+        assert (await hub.call("documents__search", {"query": "x"})).kind == "unknown"
     finally:
         await hub.aclose()
 

@@ -28,6 +28,13 @@
     picker: document.getElementById("persona-picker"),
     rounds: document.getElementById("rounds"),
     typing: document.getElementById("typing"),
+    jump: document.getElementById("jump-latest"),
+    record: document.getElementById("record"),
+    recording: document.getElementById("recording"),
+    recordingTime: document.getElementById("recording-time"),
+    recordingLevel: document.getElementById("recording-level"),
+    recordingCancel: document.getElementById("recording-cancel"),
+    speak: document.getElementById("speak-replies"),
   };
 
   const state = {
@@ -40,6 +47,7 @@
     items: new Map(), // seq -> {el, role, text}
     cards: new Map(), // seq -> card element (call ids need not be unique across turns)
     pending: new Map(), // client_id -> {el, frame} until message.created
+    queue: [], // [{text, el}] typed while a reply was written; sent one at a time after it
     clientCounter: 0,
     // Long conversations arrive newest first, a page at a time (docs/protocol.md "Long conversations").
     earlier: { firstSeq: null, more: false, loading: false, button: null, heightBefore: 0 },
@@ -66,6 +74,18 @@
     const stick = nearBottom();
     place(node);
     if (stick && !state.earlier.loading) dom.messages.scrollTop = dom.messages.scrollHeight;
+    else showJump();
+  }
+
+  // "Jump to latest": while the person reads further up, new text does not move the log; this shows.
+  function showJump() {
+    if (dom.jump) dom.jump.hidden = nearBottom();
+  }
+
+  function jumpToLatest() {
+    dom.messages.scrollTop = dom.messages.scrollHeight;
+    dom.jump.hidden = true;
+    dom.input.focus();
   }
 
   // Items stay in seq order whatever order their frames come in (an older page arrives after the newest).
@@ -89,6 +109,7 @@
 
   function keepScrolled(wasNearBottom) {
     if (wasNearBottom) dom.messages.scrollTop = dom.messages.scrollHeight;
+    else showJump();
   }
 
   function showNotice(text) {
@@ -145,7 +166,8 @@
       sendFrame({ type: "conversation.open", conversation_id: state.conversationId, last_seq: state.lastFinalSeq });
     }
     // Messages sent while the socket dropped are resent with their client id; the server dedupes.
-    state.pending.forEach((entry) => sendFrame(entry.frame));
+    // (A voice message has no frame to resend: its audio went with the socket.)
+    state.pending.forEach((entry) => entry.frame && sendFrame(entry.frame));
   }
 
   function onClose(socket, event) {
@@ -176,14 +198,16 @@
 
   function updateControls() {
     const empty = dom.input.value.trim() === "";
-    dom.send.disabled = empty || state.busy || !connected();
+    dom.send.disabled = empty || !connected(); // while a reply is written, Send queues (below)
     dom.stop.hidden = !state.busy;
     dom.stop.disabled = !connected();
+    if (dom.record) dom.record.disabled = !voice.recording && (state.busy || !connected() || voice.starting);
   }
 
   function setBusy(busy) {
     state.busy = busy;
     updateControls();
+    if (!busy) sendQueued();
   }
 
   function newClientId() {
@@ -193,16 +217,47 @@
 
   function submitMessage() {
     const text = dom.input.value;
-    if (!text.trim() || state.busy || !connected()) return;
+    if (!text.trim() || !connected()) return;
+    dom.input.value = "";
+    if (state.busy) queueMessage(text);
+    else sendText(text);
+    updateControls();
+  }
+
+  function sendText(text) {
     const clientId = newClientId();
     const frame = { type: "message.send", client_id: clientId, text: text, conversation_id: state.conversationId || null };
-    Object.assign(frame, chosenParticipants());
+    Object.assign(frame, chosenParticipants(), speakChoice());
     const item = renderMessage("user", null, "sending");
     item.body.textContent = text;
     state.pending.set(clientId, { el: item.el, frame: frame });
     sendFrame(frame);
-    dom.input.value = "";
     setBusy(true);
+  }
+
+  // --- queue: a message sent while a reply is written waits for the reply's end -----------------
+
+  function queueMessage(text) {
+    const item = renderMessage("user", null, "queued");
+    item.body.textContent = text;
+    const entry = { text: text, el: item.el };
+    const note = el("p", { class: "message-queued" }, "Queued: sent when the reply finishes. ");
+    const remove = el("button", { type: "button", class: "button button-quiet", "aria-label": "Remove queued message" }, "Remove");
+    remove.addEventListener("click", () => {
+      state.queue = state.queue.filter((queued) => queued !== entry);
+      item.el.remove();
+      dom.input.focus();
+    });
+    note.appendChild(remove);
+    item.el.appendChild(note);
+    state.queue.push(entry);
+  }
+
+  function sendQueued() {
+    if (state.busy || !connected() || state.queue.length === 0) return;
+    const entry = state.queue.shift();
+    entry.el.remove(); // sent now: it becomes an ordinary message after the reply it waited for
+    sendText(entry.text);
   }
 
   function onComposerKey(event) {
@@ -275,6 +330,7 @@
     item.text = frame.text;
     item.body.textContent = frame.text;
     setStatus(item, "complete");
+    showAudio(item, frame.audio_url, "Your recording", false);
     noteFinal(frame.seq);
   }
 
@@ -343,6 +399,7 @@
     setFootnote(item, "message-error", frame.status === "failed" ? "Reply failed: " + (frame.error || "unknown error") : "");
     setFootnote(item, "message-note", frame.status === "stopped" ? "Stopped" : "");
     setAskAgain(item, frame.status === "failed" ? frame.seq : null);
+    showAudio(item, frame.audio_url, "Reply read aloud", false);
     noteFinal(frame.seq);
     keepScrolled(stick);
   }
@@ -692,6 +749,7 @@
   // --- errors --------------------------------------------------------------------------------
 
   function onError(frame) {
+    if (voice.recording && frame.client_id === voice.recording.clientId) cancelRecording(); // refused: it said why
     const pending = frame.client_id ? state.pending.get(frame.client_id) : null;
     if (pending) {
       state.pending.delete(frame.client_id);
@@ -1054,6 +1112,168 @@
     }
   }
 
+  // --- voice messages -----------------------------------------------------------------------
+  // Press Record: the microphone is captured by an AudioWorklet as 16 kHz mono 16-bit PCM and streamed
+  // in ~100 ms binary frames between audio.start and audio.end (docs/protocol.md "Voice messages").
+  // Press again to send, Escape or Cancel to drop it. The transcript comes back as message.created.
+
+  const voice = { recording: null, starting: false };
+  const SPEAK_KEY = "chat-speak-replies";
+
+  function speakChoice() {
+    return dom.speak && dom.speak.checked && !dom.speak.disabled ? { speak: true } : {};
+  }
+
+  function microphoneProblem(err) {
+    const name = err && err.name;
+    if (name === "NotAllowedError" || name === "SecurityError") {
+      return "Microphone access was refused. Allow the microphone for this site to send voice messages.";
+    }
+    if (name === "NotFoundError" || name === "OverconstrainedError") return "No microphone was found. Connect one to send voice messages.";
+    if (name === "NotReadableError") return "The microphone could not be used: another program may be using it.";
+    return "The microphone could not be started" + (err && err.message ? ": " + err.message : ".");
+  }
+
+  async function startRecording() {
+    if (voice.recording || voice.starting || state.busy || !connected()) return;
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.AudioWorkletNode) {
+      showNotice("This browser cannot record audio here (it needs a secure page and AudioWorklet).");
+      return;
+    }
+    voice.starting = true;
+    updateControls();
+    let stream = null;
+    let context = null;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
+      context = new AudioContext({ sampleRate: config.voice.sampleRate });
+      await context.audioWorklet.addModule(config.voice.workletUrl);
+    } catch (err) {
+      voice.starting = false;
+      if (stream) stream.getTracks().forEach((track) => track.stop());
+      if (context) context.close();
+      showNotice(microphoneProblem(err));
+      updateControls();
+      return;
+    }
+    voice.starting = false;
+    if (!connected()) {
+      stream.getTracks().forEach((track) => track.stop());
+      context.close();
+      updateControls();
+      return;
+    }
+    const node = new AudioWorkletNode(context, "pcm-recorder");
+    const recording = { clientId: newClientId(), stream: stream, context: context, node: node, began: performance.now(), timer: null, onLast: null };
+    node.port.onmessage = (event) => onRecorded(recording, event.data);
+    context.createMediaStreamSource(stream).connect(node);
+    node.connect(context.destination); // pulled by the graph; it outputs silence
+    const frame = { type: "audio.start", client_id: recording.clientId, format: "pcm_s16le", sample_rate: context.sampleRate, conversation_id: state.conversationId || null };
+    Object.assign(frame, chosenParticipants(), speakChoice());
+    delete frame.rounds;
+    voice.recording = recording;
+    sendFrame(frame);
+    showNotice("");
+    recording.timer = window.setInterval(() => tickRecording(recording), 200);
+    tickRecording(recording);
+    dom.recording.hidden = false;
+    dom.record.textContent = "Send recording";
+    dom.record.setAttribute("aria-pressed", "true");
+    updateControls();
+  }
+
+  function tickRecording(recording) {
+    const seconds = Math.floor((performance.now() - recording.began) / 1000);
+    dom.recordingTime.textContent = Math.floor(seconds / 60) + ":" + String(seconds % 60).padStart(2, "0");
+    if (seconds >= config.voice.maxSeconds) finishRecording(); // the server's limit: send what there is
+  }
+
+  function onRecorded(recording, data) {
+    if (voice.recording !== recording && !recording.onLast) return;
+    if (data.pcm.byteLength && state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(data.pcm);
+    dom.recordingLevel.value = data.level;
+    if (data.last && recording.onLast) recording.onLast();
+  }
+
+  // Press again: the worklet hands over its last samples, then audio.end; the transcript shows as the message.
+  function finishRecording() {
+    const recording = voice.recording;
+    if (!recording || recording.onLast) return;
+    recording.onLast = () => {
+      releaseMicrophone(recording);
+      if (!sendFrame({ type: "audio.end", client_id: recording.clientId })) {
+        showNotice("Not connected: the recording was not sent.");
+        return;
+      }
+      const item = renderMessage("user", null, "sending");
+      item.body.textContent = "Transcribing…";
+      state.pending.set(recording.clientId, { el: item.el, frame: null });
+      setBusy(true);
+    };
+    recording.node.port.postMessage("flush");
+  }
+
+  // Escape or Cancel: nothing is sent, and the server drops what it has of it.
+  function cancelRecording() {
+    const recording = voice.recording;
+    if (!recording) return;
+    sendFrame({ type: "audio.cancel", client_id: recording.clientId });
+    releaseMicrophone(recording);
+  }
+
+  function releaseMicrophone(recording) {
+    if (voice.recording === recording) voice.recording = null;
+    window.clearInterval(recording.timer);
+    recording.stream.getTracks().forEach((track) => track.stop());
+    recording.node.port.onmessage = null;
+    recording.context.close();
+    dom.recording.hidden = true;
+    dom.recordingLevel.value = 0;
+    dom.record.textContent = "Record";
+    dom.record.setAttribute("aria-pressed", "false");
+    updateControls();
+  }
+
+  // A reply read aloud (or why it could not be): a player under it, playing at once.
+  function onAssistantAudio(frame) {
+    const item = state.items.get(frame.seq);
+    if (!item) return;
+    if (frame.audio_url) {
+      const player = showAudio(item, frame.audio_url, "Reply read aloud", true);
+      if (player) player.play().catch(() => {}); // a browser may refuse autoplay: the control stays
+    } else {
+      setFootnote(item, "message-note", frame.error || "The reply could not be read aloud.");
+    }
+  }
+
+  function showAudio(item, url, label, fresh) {
+    if (!url) return null;
+    let player = item.el.querySelector("audio.message-audio");
+    if (player && player.getAttribute("src") === url) return fresh ? player : null;
+    if (!player) {
+      player = el("audio", { class: "message-audio", controls: "", preload: "metadata", "aria-label": label });
+      item.el.querySelector(".message-body").after(player);
+    }
+    player.setAttribute("src", url);
+    return player;
+  }
+
+  function setUpVoice() {
+    if (!dom.record) return;
+    dom.record.addEventListener("click", () => (voice.recording ? finishRecording() : startRecording()));
+    dom.recordingCancel.addEventListener("click", cancelRecording);
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && voice.recording) {
+        event.preventDefault();
+        cancelRecording();
+      }
+    });
+    if (dom.speak && !dom.speak.disabled) {
+      dom.speak.checked = window.localStorage.getItem(SPEAK_KEY) === "on";
+      dom.speak.addEventListener("change", () => window.localStorage.setItem(SPEAK_KEY, dom.speak.checked ? "on" : "off"));
+    }
+  }
+
   // --- dispatch ------------------------------------------------------------------------------
 
   const HANDLERS = {
@@ -1067,6 +1287,7 @@
     "tool.confirmation_requested": onConfirmationRequested,
     "tool.finished": onToolFinished,
     "turn.finished": onTurnFinished,
+    "assistant.audio": onAssistantAudio,
     "participant.typing": onParticipantTyping,
     "history.page": onHistoryPage,
     error: onError,
@@ -1091,6 +1312,8 @@
     announceFor(frame);
     const handler = HANDLERS[frame.type];
     if (handler) handler(frame);
+    // Other parts of the page (documents.js) follow this conversation's frames too.
+    document.dispatchEvent(new CustomEvent("chat:frame", { detail: frame }));
   }
 
   function start() {
@@ -1110,7 +1333,9 @@
       const movedUp = top < lastScrollTop;
       lastScrollTop = top;
       if (movedUp && top < 200) loadEarlier();
+      showJump();
     });
+    if (dom.jump) dom.jump.addEventListener("click", jumpToLatest);
     window.addEventListener("beforeunload", () => {
       state.leaving = true;
     });
@@ -1122,9 +1347,17 @@
     });
     setUpSidebar();
     setUpSidebarToggle();
+    setUpVoice();
     connect();
     dom.input.focus();
   }
+
+  // What other scripts of the page may ask (documents.js).
+  window.chatPage = {
+    conversationId: () => state.conversationId,
+    chosenParticipants: chosenParticipants,
+    conversationUrl: conversationUrl,
+  };
 
   start();
 })();
