@@ -56,6 +56,10 @@ def test_nothing_scrolls_sideways_and_every_control_is_in_reach_with_the_sidebar
     names, problems = unreachable_controls(phone.page)
     assert not problems, "controls out of reach with the sidebar closed:\n" + "\n".join(problems)
     assert {"Conversations", "Log out", "Send", "Export Markdown"} <= set(names), names
+    message_box = phone.composer.bounding_box()
+    assert message_box is not None and message_box["width"] >= 0.8 * PHONE["viewport"]["width"], (
+        f"the message box is squeezed to {message_box} beside the composer's buttons"
+    )
 
     toggle_of(phone).tap()
     expect(Sidebar(phone.page).nav).to_be_visible()
