@@ -11,5 +11,7 @@ urlpatterns = [
     path("personas/<int:persona_id>/", views.persona_edit, name="persona-edit"),
     path("personas/<int:persona_id>/delete/", views.persona_delete, name="persona-delete"),
     path("audio/<int:audio_id>/", views.audio_file, name="audio"),
+    path("documents/", views.documents_page, name="documents"),
+    path("documents/<int:document_id>/delete/", views.document_delete, name="document-delete"),
     path("account/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
 ]

@@ -11,6 +11,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from chat import selectors, services, speech
+from chat.documents import selectors as document_selectors
+from chat.documents import services as document_services
 from chat.llm import get_llm
 from chat.models import Persona
 
@@ -38,6 +40,7 @@ def chat_page(request: HttpRequest, conversation_id: int | None = None) -> HttpR
             "downloadUrl": reverse("api-v1:download_document", args=[0]),
             "conversationsUrl": reverse("api-v1:create_conversation"),
             "attachUrl": reverse("api-v1:attach_documents", args=[0]),
+            "manageUrl": reverse("chat:documents"),
             "maxBytes": settings.DOCUMENTS_MAX_FILE_BYTES,
             "quoteBudget": settings.DOCUMENTS_QUOTE_BUDGET_CHARS,
         },
@@ -204,3 +207,27 @@ def persona_delete(request: HttpRequest, persona_id: int) -> HttpResponse:
     if not services.persona_delete(owner=request.user, persona_id=persona_id):
         raise Http404("No such persona of yours.")
     return redirect("chat:personas")
+
+
+@never_cache
+def documents_page(request: HttpRequest) -> HttpResponse:
+    """The person's documents: what each takes, where it is used, download and delete (docs/documents.md)."""
+    from django.db.models import Count, Sum
+
+    owned = document_selectors.document_list(owner=request.user)
+    used = owned.aggregate(total=Sum("size"))["total"] or 0
+    documents = list(owned.annotate(used_in=Count("conversations")))
+    for document in documents:
+        document.download_url = reverse("api-v1:download_document", args=[document.pk])  # the owner-checking view
+    return render(request, "chat/documents.html", {
+        "documents": documents, "used": used, "limit": settings.DOCUMENTS_MAX_TOTAL_BYTES,
+    })
+
+
+@require_POST
+def document_delete(request: HttpRequest, document_id: int) -> HttpResponse:
+    try:
+        document_services.document_delete(owner=request.user, document_id=document_id)
+    except document_services.NotFound:
+        raise Http404("No such document of yours.") from None
+    return redirect("chat:documents")

@@ -99,3 +99,28 @@ def conversation_id(page: Page) -> int:
     """The id of the conversation the page moved to (Playwright's bounded wait on the URL)."""
     expect(page).to_have_url(re.compile(r"/c/\d+/$"))
     return int(page.url.rstrip("/").rsplit("/", 1)[1])
+
+
+def test_the_documents_page_deletes_a_document_and_its_conversation_no_longer_lists_it(chat: ChatPage, fake_llm) -> None:
+    from e2e.test_accessibility import assert_accessible
+
+    fake_llm.script(text_reply("Hello."))
+    chat.send("hi")
+    chat.expect_reply_done()
+    documents = DocumentsBar(chat.page)
+    documents.choose_files(("notes.md", b"# Notes\n\nThe harbour opens at dawn.", "text/markdown"))
+    expect(documents.item("notes.md")).to_be_visible()
+    assert_accessible(chat.page, "a conversation with a document attached")
+    conversation = chat.conversation_id_from_url()
+
+    chat.page.get_by_role("link", name="All your documents").click()
+    row = chat.page.get_by_test_id("document-row").filter(has_text="notes.md")
+    expect(row).to_contain_text("1 conversation")
+    assert_accessible(chat.page, "the documents page")
+    row.get_by_role("button", name="Delete notes.md").click()
+    expect(chat.page.get_by_text("No documents yet.")).to_be_visible()
+    assert not Document.objects.exists()
+
+    chat.open(conversation)
+    expect(chat.body(chat.last_assistant())).to_have_text("Hello.")
+    expect(documents.section).to_be_hidden()

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from django.conf import settings
 
+from chat.testing.checkout import settings_checkout
+
 REPO = Path(settings.BASE_DIR)
-
-
-def _checkout(tmp_path: Path) -> Path:
-    """A checkout of the settings and manage.py in a directory of its own (settings find .env beside manage.py)."""
-    shutil.copy(REPO / "manage.py", tmp_path / "manage.py")
-    shutil.copytree(REPO / "chatsite", tmp_path / "chatsite", ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "chat").symlink_to(REPO / "chat")
-    return tmp_path
 
 
 def _manage_check(checkout: Path) -> subprocess.CompletedProcess[str]:
@@ -30,13 +23,13 @@ def _manage_check(checkout: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_without_a_dotenv_or_variables_debug_is_off_and_secret_key_is_required(tmp_path: Path):
-    done = _manage_check(_checkout(tmp_path))
+    done = _manage_check(settings_checkout(tmp_path))
     assert done.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off" in done.stderr
 
 
 def test_the_dotenv_make_writes_makes_manage_py_check_pass_and_is_not_rewritten(tmp_path: Path):
-    checkout = _checkout(tmp_path)
+    checkout = settings_checkout(tmp_path)
     make = ["make", "--no-print-directory", "-f", str(REPO / "Makefile"), "-C", str(checkout), f"PYTHON={sys.executable}"]
     subprocess.run([*make, ".env"], check=True, capture_output=True, text=True, timeout=60)
     written = (checkout / ".env").read_text()

@@ -93,7 +93,8 @@
       else if (event.lengthComputable) showStatus("Uploading " + file.name + "… " + Math.round((100 * event.loaded) / event.total) + "%");
     });
     if (answer.status === 200 || answer.status === 201) return { document: json(answer) };
-    return { error: file.name + ": " + problemText(answer.text, answer.status) };
+    const problem = json(answer);
+    return { error: file.name + ": " + problemText(answer.text, answer.status), overQuota: Boolean(problem && problem.code === "over_quota") };
   }
 
   function mb(bytes) {
@@ -120,10 +121,12 @@
     showError("");
     const errors = [];
     const ids = [];
+    let overQuota = false;
     for (const file of files) {
       const result = await uploadOne(file);
       if (result.document) ids.push(result.document.id);
       else errors.push(result.error);
+      if (result.overQuota) overQuota = true;
     }
     if (ids.length > 0) {
       showStatus("Attaching…");
@@ -141,6 +144,12 @@
     }
     showStatus("");
     showError(errors.join(" "));
+    if (overQuota) {
+      const manage = document.createElement("a");
+      manage.href = config.manageUrl;
+      manage.textContent = "Manage your documents";
+      dom.error.append(" ", manage);
+    }
     uploading = false;
     dom.attach.disabled = false;
   }
