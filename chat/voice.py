@@ -26,6 +26,10 @@ from chat.speech.wav import SAMPLE_WIDTH, Pcm, to_wav, wav_seconds
 
 log = logging.getLogger(__name__)
 
+# A recording whose loudest sample stays under this (about -40 dBFS) holds no speech: a muted or wrong
+# microphone. The offline recogniser "hears" words in silence, so it is refused before transcription.
+SILENCE_PEAK = 330
+
 
 @dataclass
 class Recording:
@@ -71,6 +75,11 @@ async def transcribe(recording: Recording) -> tuple[str, services.AudioFile]:
     pcm, client_id = recording.pcm(), recording.client_id
     if not pcm.data:
         raise ClientError(ErrorCode.EMPTY_AUDIO, "The recording is empty; nothing was sent.", client_id)
+    if await asyncio.to_thread(pcm.peak) < SILENCE_PEAK:
+        raise ClientError(
+            ErrorCode.EMPTY_AUDIO,
+            "The recording is silent: check that the right microphone is on and not muted. Nothing was sent.", client_id,
+        )
     try:
         text = await asyncio.to_thread(speech.get_transcriber().transcribe, pcm)
     except speech.SpeechError as exc:

@@ -22,6 +22,13 @@ class Pcm:
     def seconds(self) -> float:
         return len(self.data) / (SAMPLE_WIDTH * self.rate)
 
+    def peak(self) -> int:
+        """The largest absolute sample value (0 to 32768)."""
+        samples = array.array("h", self.data[: len(self.data) - len(self.data) % SAMPLE_WIDTH])
+        if sys.byteorder != "little":
+            samples.byteswap()
+        return max((abs(s) for s in samples), default=0)
+
 
 def to_wav(pcm: Pcm) -> bytes:
     """A mono 16-bit WAV file holding these samples."""

@@ -15,16 +15,28 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import httpx2
 import mcp_types as types
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import SubscriptionLost
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from chat.tools.config import ServerConfig
 
 log = logging.getLogger(__name__)
+
+# The MCP transports' own defaults: a response stream may stay open, so reads get minutes, the rest 30 s.
+HTTP_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
+
+
+def http_client(headers: dict[str, str]) -> httpx2.AsyncClient:
+    """The HTTP client of one streamable-HTTP server, with its configured headers (`Authorization`, ...).
+
+    Built here rather than with the SDK's private `_httpx_utils`, so an SDK release cannot move it from
+    under us; redirects stay off, as the SDK expects (its transport follows same-origin ones itself).
+    """
+    return httpx2.AsyncClient(headers=headers or None, timeout=HTTP_TIMEOUT)
 
 Operation = Callable[[Client], Awaitable[Any]]
 
@@ -232,7 +244,7 @@ class Connection:
             async with Client(parameters, **options) as client:
                 yield client
         else:
-            async with create_mcp_http_client(headers=config.headers or None) as http:
+            async with http_client(config.headers) as http:
                 async with Client(streamable_http_client(config.url, http_client=http), **options) as client:
                     yield client
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from mcp.server.mcpserver import Context, MCPServer
 
 from chat import tools
 from chat.testing.mcp_servers import (
@@ -32,6 +33,7 @@ from chat.testing.ports import free_port
 from chat.testing.scripted_model import ScriptedModel, probe_hub
 from chat.testing.socket import connected, of_type, receive_frame, receive_turn, run_turn, send, send_message
 from chat.tools.config import memory_server, parse_servers
+from chat.tools.hub import Hub
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -298,3 +300,22 @@ def test_a_bad_mcp_servers_file_stops_the_site_from_starting_with_a_clear_messag
     assert started.returncode != 0, started.stdout
     assert "ImproperlyConfigured: MCP server 'files': field 'args' must be a list of strings." in started.stderr
 
+
+
+async def test_configured_headers_reach_an_http_server_and_env_references_are_filled_in(monkeypatch) -> None:
+    server = MCPServer("guarded")
+
+    @server.tool()
+    async def whoami(ctx: Context) -> str:  # type: ignore[type-arg]
+        request = ctx.request_context.request
+        return request.headers.get("authorization", "none") if request is not None else "no request"
+
+    monkeypatch.setenv("GUARDED_TOKEN", "s3cret")
+    with serve_http(server) as url:
+        configs = parse_servers({"mcpServers": {"guarded": {"url": url, "headers": {"Authorization": "Bearer ${GUARDED_TOKEN}"}}}})
+        hub = Hub(configs)
+        try:
+            result = await hub.call("guarded__whoami", {})
+        finally:
+            await hub.aclose()
+    assert (result.is_error, result.text) == (False, "Bearer s3cret")

@@ -7,6 +7,7 @@ The site's LLM, speech to text and text to speech are the fake server's OpenAI-c
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -177,6 +178,8 @@ BAD_RECORDINGS = {
     "unsupported format": (dict(audio_format="opus"), [b"\x01\x02" * 100], "unsupported_audio"),
     "unsupported sample rate": (dict(sample_rate=1000), [b"\x01\x02" * 100], "unsupported_audio"),
     "empty recording": ({}, [], "empty_audio"),
+    "a silent recording": ({}, [b"\x00\x00" * 400], "empty_audio"),
+    "only a faint hiss": ({}, [struct.pack("<400h", *[(-1) ** i * 329 for i in range(400)])], "empty_audio"),
     "over the byte limit": ({}, [b"\x01\x02" * 600] * 2, "too_large"),
     "over the seconds limit": (dict(sample_rate=8000), [b"\x01\x02" * 500] * 2, "too_large"),
     "a chunk over the chunk limit": ({}, [b"\x01\x02" * 800], "too_large"),
