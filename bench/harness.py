@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # chat.testing: what the suites share (free ports, the fake LLM server)
+from chat.testing.ports import free_port  # noqa: E402
+
 BIN = Path(sys.executable).parent  # .venv/bin when run as the Makefile does
 HOST = "127.0.0.1"
 RECV_TIMEOUT = 15.0  # no single reply may take longer than this
@@ -107,12 +110,6 @@ def rss_kb(pid: int) -> int:
     if not match:
         raise RuntimeError(f"no VmRSS for pid {pid}")
     return int(match.group(1))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def readline_with_timeout(proc: subprocess.Popen, seconds: float) -> str:

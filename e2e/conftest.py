@@ -318,28 +318,25 @@ def make_user(live_stack: Site) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def login_as(live_stack: Site) -> Callable[[Any, Any], None]:
-    """Put a real session cookie for `user` into a browser context (skips the login form)."""
-    from django.conf import settings
-    from django.test import Client
+def logged_in_context(live_stack: Site, new_context: Callable[..., Any]) -> Callable[..., Any]:
+    """A browser context that starts logged in as `user` (a real session as its storage_state: no login
+    form), made by pytest-playwright's `new_context`, so it is traced and closed like any other."""
+    from chat.testing.login import login
 
-    def login(context: Any, user: Any) -> None:
-        client = Client()
-        client.force_login(user)
-        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_stack.url}])
+    def make(user: Any, **options: Any) -> Any:
+        return new_context(storage_state=login(user).storage_state(live_stack.url), **options)
 
-    return login
+    return make
 
 
 @pytest.fixture
-def chat(page: Any, make_user: Callable[..., Any], login_as: Callable[[Any, Any], None]) -> Any:
-    """A logged-in person ("alice") on an empty chat page, connected."""
+def chat(make_user: Callable[..., Any], logged_in_context: Callable[..., Any]) -> Any:
+    """A logged-in person ("alice") on an empty chat page, connected. Its page is `chat.page` (the `page`
+    fixture would be another context's, not logged in)."""
     from e2e.pages.chat_page import ChatPage
 
     user = make_user("alice")
-    login_as(page.context, user)
-    chat_page = ChatPage(page)
+    chat_page = ChatPage(logged_in_context(user).new_page())
     chat_page.open()
     chat_page.user = user
     return chat_page

@@ -2,7 +2,7 @@
 
 States: the login page, an empty new chat with the persona picker, a reply streaming, a tool card, a
 confirmation waiting, a failed reply, a sidebar with conversations, a conversation between two
-personas, a phone-sized screen, and the dark theme. Known exceptions would be listed, with the
+personas, a phone-sized screen (its sidebar closed and open), and the dark theme. Known exceptions would be listed, with the
 reason, in e2e/accessibility_known.json (it is empty): anything else fails, naming the rule and elements.
 """
 
@@ -67,6 +67,9 @@ def test_a_full_sidebar_two_personas_a_phone_and_the_dark_theme_are_accessible(c
     assert_accessible(chat.page, "a sidebar of conversations and two personas' replies")
     chat.page.set_viewport_size({"width": 390, "height": 844})
     assert_accessible(chat.page, "a phone-sized screen")
+    chat.page.get_by_role("button", name="Conversations", exact=True).click()
+    expect(chat.sidebar).to_be_visible()
+    assert_accessible(chat.page, "a phone-sized screen with the sidebar open")
     chat.page.emulate_media(color_scheme="dark")
     chat.page.reload()
     chat.expect_connected()

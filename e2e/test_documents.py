@@ -21,11 +21,11 @@ QUESTION = "How many gulls did the lighthouse keeper count?"
 
 
 def test_a_dropped_pdf_is_searched_in_research_mode_and_the_reply_quotes_it(
-    page: Page, make_user, login_as, live_stack, tmp_path: Path
+    logged_in_context, make_user, live_stack, tmp_path: Path
 ) -> None:
     # The offline demo model searches with the real tool and quotes what the search found: nothing scripted.
     env = {**(live_stack.env or {}), "LLM_PROVIDERS": "", "DEMO_TOKEN_DELAY_SECONDS": "0"}
-    login_as(page.context, make_user("alice"))
+    page = logged_in_context(make_user("alice")).new_page()
     demo = start_daphne(env, tmp_path, name="demo-model")
     try:
         page.goto(demo.url + "/")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from chat.models import Conversation, Message
+from chat.models import Conversation
 from chat.testing.fake_llm_server import text_reply, tool_call_reply
+from chat.testing.stored import stored_rows
 from e2e.pages.chat_page import ChatPage
 
 
@@ -33,7 +34,7 @@ def test_a_new_conversation_downloads_as_json_and_markdown_matching_the_database
 
     assert filename == f"conversation-{conversation_id}-what-is-67.json"
     data = json.loads(body)
-    rows = list(Message.objects.filter(conversation_id=conversation_id).order_by("seq"))
+    rows = stored_rows(conversation_id)
     assert [(m["seq"], m["role"], m["status"], m["content"], m["created_at"]) for m in data["messages"]] == [
         (r.seq, r.role, r.status, r.content, r.created_at.astimezone(UTC).isoformat()) for r in rows
     ]

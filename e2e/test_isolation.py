@@ -28,16 +28,14 @@ PROBE_JS = """
 
 
 def test_a_second_person_cannot_see_open_or_use_the_first_persons_conversation(
-    chat: ChatPage, new_context, make_user, login_as, live_stack
+    chat: ChatPage, logged_in_context, make_user, live_stack
 ) -> None:
     secret = Conversation.objects.create(owner=chat.user, title="Alice's secret plan")
     Message.objects.create(conversation=secret, seq=1, role="user", content="the secret is 42")
     chat.page.reload()
     expect(chat.conversation_links.filter(has_text="Alice's secret plan")).to_have_count(1)
 
-    context = new_context()
-    login_as(context, make_user("bob"))
-    bob = ChatPage(context.new_page()).open()
+    bob = ChatPage(logged_in_context(make_user("bob")).new_page()).open()
 
     expect(bob.page.get_by_text("bob", exact=True)).to_be_visible()
     expect(bob.conversation_links).to_have_count(0)

@@ -10,8 +10,8 @@ import re
 from playwright.sync_api import Page, expect
 
 from chat import services
-from chat.models import Message
 from chat.testing.fake_llm_server import Hold, text_reply, tool_call_reply
+from chat.testing.stored import stored_rows
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.keyboard import tab_to
 
@@ -49,7 +49,7 @@ def test_the_whole_journey_works_from_the_keyboard_with_focus_always_visible(pag
     expect(card).to_have_attribute("data-state", "done")
     expect(chat.body(chat.last_assistant())).to_have_text("Done.")
     conversation_id = chat.conversation_id_from_url()
-    assert list(Message.objects.filter(conversation_id=conversation_id).values_list("role", "status")) == [
+    assert [(m.role, m.status) for m in stored_rows(conversation_id)] == [
         ("user", "complete"), ("assistant", "stopped"), ("user", "complete"), ("assistant", "complete"),
         ("tool", "complete"), ("assistant", "complete")]
 

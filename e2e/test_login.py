@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.login_page import LoginPage
@@ -46,7 +46,7 @@ OPEN_SOCKET_JS = """
 """
 
 
-def test_logging_out_ends_the_session_and_the_socket(chat: ChatPage, browser: Browser, live_stack) -> None:
+def test_logging_out_ends_the_session_and_the_socket(chat: ChatPage, new_context) -> None:
     session_cookies = chat.page.context.cookies()
 
     chat.logout_button.click()
@@ -55,15 +55,12 @@ def test_logging_out_ends_the_session_and_the_socket(chat: ChatPage, browser: Br
     chat.page.goto("/")
     expect(chat.page).to_have_url(re.compile(r"/accounts/login/"))
     # The old session is dead on the server: replaying its cookie gets neither the page nor a socket.
-    stale = browser.new_context(base_url=live_stack.url)
-    try:
-        stale.add_cookies(session_cookies)
-        page = stale.new_page()
-        page.goto("/")
-        expect(page).to_have_url(re.compile(r"/accounts/login/"))
-        assert page.evaluate(OPEN_SOCKET_JS) == "refused"
-    finally:
-        stale.close()
+    stale = new_context()  # pytest-playwright's: traced, and closed after the test
+    stale.add_cookies(session_cookies)
+    page = stale.new_page()
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    assert page.evaluate(OPEN_SOCKET_JS) == "refused"
 
 
 def test_a_tab_left_open_after_logging_out_elsewhere_goes_to_login_when_its_socket_drops(

@@ -10,7 +10,7 @@ from e2e.pages.chat_page import ChatPage
 
 
 def test_two_participants_take_turns_under_their_names_and_a_stop_ends_the_discussion(
-    chat: ChatPage, fake_llm, new_context, make_user, login_as
+    chat: ChatPage, fake_llm, logged_in_context, make_user
 ) -> None:
     fake_llm.script(
         text_reply(Hold("skeptic-starts"), "I doubt ", "it."),
@@ -46,9 +46,7 @@ def test_two_participants_take_turns_under_their_names_and_a_stop_ends_the_discu
     colours = chat.author(chat.by_role("assistant")).evaluate_all("nodes => nodes.map(n => getComputedStyle(n).backgroundColor)")
     assert colours[0] != colours[1], "the two participants' labels look alike"
 
-    bob_context = new_context()
-    login_as(bob_context, make_user("bob"))
-    bob = ChatPage(bob_context.new_page()).open()
+    bob = ChatPage(logged_in_context(make_user("bob")).new_page()).open()
     expect(bob.conversation_links).to_have_count(0)
     response = bob.page.goto(f"/c/{conversation_id}/")
     assert response is not None and response.status == 404

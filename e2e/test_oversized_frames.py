@@ -5,21 +5,18 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from playwright.sync_api import expect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from chat.testing.login import login
 from e2e.pages.socket_tap import SocketTap
 
 
 @pytest.fixture
 def chat_socket(make_user, live_stack):
     """A logged-in socket to the live daphne, opened with a real session cookie and the site's Origin."""
-    client = Client()
-    client.force_login(make_user("alice"))
-    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    cookie = login(make_user("alice")).header
     url = live_stack.url.replace("http://", "ws://") + "/ws/chat/"
     with connect(
         url, origin=live_stack.url, additional_headers={"Cookie": cookie}, open_timeout=5, max_size=None
@@ -47,7 +44,8 @@ def test_a_text_frame_of_invalid_utf8_closes_with_1007(chat_socket) -> None:
     assert code == 1007
 
 
-def test_the_page_says_message_too_large_when_the_server_closes_with_1009(chat, page) -> None:
+def test_the_page_says_message_too_large_when_the_server_closes_with_1009(chat) -> None:
+    page = chat.page
     tap = SocketTap()
     page.route_web_socket(re.compile(r"/ws/chat/$"), tap)
     chat.open()

@@ -6,8 +6,8 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from chat.models import Message
 from chat.testing.fake_llm_server import text_reply, tool_call_reply
+from chat.testing.stored import stored_rows
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.login_page import LoginPage
 
@@ -31,7 +31,7 @@ def test_asking_what_is_12_times_7_shows_the_calculator_card_and_the_reply(page:
     chat.expect_reply_done()
     expect(page).to_have_url(re.compile(r"/c/\d+/$"))
 
-    stored = list(Message.objects.filter(conversation_id=chat.conversation_id_from_url()).order_by("seq"))
+    stored = stored_rows(chat.conversation_id_from_url())
     assert [(m.seq, m.role) for m in stored] == [(1, "user"), (2, "assistant"), (3, "tool"), (4, "assistant")]
     assert stored[2].content == "84" and stored[2].tool_call_id == "call_calc"
     assert stored[3].content == "12 × 7 is **84**."

@@ -13,18 +13,16 @@ DARK_BACKGROUND = "rgb(15, 18, 24)"
 LIGHT_BACKGROUND = "rgb(246, 247, 249)"
 
 
-def open_chat(new_context: Callable[..., Any], make_user: Callable[..., Any], login_as: Any, **options: Any) -> ChatPage:
-    context = new_context(**options)
-    login_as(context, make_user("alice"))
-    return ChatPage(context.new_page()).open()
+def open_chat(logged_in_context: Callable[..., Any], make_user: Callable[..., Any], **options: Any) -> ChatPage:
+    return ChatPage(logged_in_context(make_user("alice"), **options).new_page()).open()
 
 
 def expect_background(page: Page, colour: str) -> None:
     expect(page.locator("html")).to_have_css("background-color", colour)
 
 
-def test_a_dark_system_gets_the_dark_theme_and_the_toggle_is_remembered(new_context, make_user, login_as) -> None:
-    chat = open_chat(new_context, make_user, login_as, color_scheme="dark")
+def test_a_dark_system_gets_the_dark_theme_and_the_toggle_is_remembered(logged_in_context, make_user) -> None:
+    chat = open_chat(logged_in_context, make_user, color_scheme="dark")
     toggle = chat.page.get_by_role("button", name="Dark mode")
     expect(toggle).to_have_attribute("aria-pressed", "true")
     expect(chat.page.locator("html")).to_have_attribute("data-theme", "dark")
@@ -42,8 +40,8 @@ def test_a_dark_system_gets_the_dark_theme_and_the_toggle_is_remembered(new_cont
     expect_background(chat.page, LIGHT_BACKGROUND)
 
 
-def test_without_a_choice_the_page_follows_the_system_as_it_changes(new_context, make_user, login_as) -> None:
-    chat = open_chat(new_context, make_user, login_as, color_scheme="light")
+def test_without_a_choice_the_page_follows_the_system_as_it_changes(logged_in_context, make_user) -> None:
+    chat = open_chat(logged_in_context, make_user, color_scheme="light")
     toggle = chat.page.get_by_role("button", name="Dark mode")
     expect(toggle).to_have_attribute("aria-pressed", "false")
     expect_background(chat.page, LIGHT_BACKGROUND)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from chat.models import Message
 from chat.testing.fake_llm_server import text_reply, tool_call_reply
+from chat.testing.stored import stored_rows
 from e2e.pages.chat_page import ChatPage
 
 
@@ -33,7 +33,7 @@ def test_a_tool_call_shows_its_card_and_the_reply_and_is_stored_in_order(chat: C
     assert (tool_message["role"], tool_message["tool_call_id"]) == ("tool", "call_echo")
     assert "ping ping ping" in tool_message["content"]
 
-    stored = list(Message.objects.filter(conversation_id=chat.conversation_id_from_url()).order_by("seq"))
+    stored = stored_rows(chat.conversation_id_from_url())
     assert [(m.seq, m.role, m.status) for m in stored] == [
         (1, "user", "complete"),
         (2, "assistant", "complete"),

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from chat.models import Message
 from chat.services import INTERRUPTED
 from chat.testing.daphne import start_daphne
 from chat.testing.fake_llm_server import Hold, text_reply, tool_call_reply
+from chat.testing.stored import stored_rows
 from e2e.pages.chat_page import ChatPage
 
 
@@ -35,19 +36,19 @@ def test_a_reload_during_a_confirmation_asks_again_and_allow_still_runs_the_tool
     expect(chat.body(chat.last_assistant())).to_have_text("Deleted.")
     chat.expect_reply_done()
     assert live_stack.mcp_calls() == [("delete_file", {"path": "/tmp/old.log"})]
-    rows = Message.objects.filter(conversation_id=chat.conversation_id_from_url()).order_by("seq")
+    rows = stored_rows(chat.conversation_id_from_url())
     assert [(m.role, m.status) for m in rows] == [
         ("user", "complete"), ("assistant", "complete"), ("tool", "complete"), ("assistant", "complete"),
     ]
 
 
 def test_after_a_server_restart_mid_reply_the_reply_shows_interrupted_and_can_be_asked_again(
-    page: Page, make_user, login_as, fake_llm, live_stack, tmp_path: Path
+    logged_in_context, make_user, fake_llm, live_stack, tmp_path: Path
 ) -> None:
     # A short lease so the restart is noticed within the page's wait; not so short that a loaded machine's
     # renewal lag lets the sweep take a live turn's lease.
     env = {**(live_stack.env or {}), "CHAT_TURN_LEASE_SECONDS": "3", "CHAT_TURN_SWEEP_SECONDS": "0.3"}
-    login_as(page.context, make_user("alice"))
+    page = logged_in_context(make_user("alice")).new_page()
     fake_llm.script(text_reply("Half of ", "a story", Hold("crash"), " never told."), text_reply("Back again."))
     before = start_daphne(env, tmp_path, name="before-restart")
     after = None
@@ -80,7 +81,7 @@ def test_after_a_server_restart_mid_reply_the_reply_shows_interrupted_and_can_be
         if after is not None:
             after.stop()
 
-    rows = Message.objects.filter(conversation_id=conversation_id).order_by("seq")
+    rows = stored_rows(conversation_id)
     assert [(m.role, m.status, m.content) for m in rows] == [
         ("user", "complete", "Tell me a story"), ("assistant", "failed", "Half of a story"),
         ("user", "complete", "Tell me a story"), ("assistant", "complete", "Back again."),

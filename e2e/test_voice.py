@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 from chat.models import Audio, Message
 from chat.speech.wav import Pcm, to_wav
 from chat.testing.fake_llm_server import TRANSCRIPTIONS_PATH, text_reply, tool_call_reply, transcript_reply
+from chat.testing.login import login
 from chat.testing.voice import espeak_wav, tone_pcm
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.voice import VoiceControls
@@ -61,15 +62,14 @@ def refusing_browser(playwright: Any, browser_type_launch_args: dict, microphone
 
 @pytest.fixture
 def logged_in(
-    browser_context_args: dict, make_user: Callable[..., Any], login_as: Any
+    browser_context_args: dict, make_user: Callable[..., Any], live_stack: Any
 ) -> Iterator[Callable[[Browser], Page]]:
-    """Opens a page of `alice`, logged in, in a new context of the given browser; closed after the test."""
-    user, contexts = make_user("alice"), []
+    """Opens a page of `alice`, logged in (storage_state), in a new context of the given browser; closed after the test."""
+    state, contexts = login(make_user("alice")).storage_state(live_stack.url), []
 
     def open_in(browser: Browser) -> Page:
-        context = browser.new_context(**browser_context_args)
+        context = browser.new_context(**browser_context_args, storage_state=state)
         contexts.append(context)
-        login_as(context, user)
         return context.new_page()
 
     yield open_in

@@ -189,12 +189,6 @@ def stdio_config(name: str, server: str = "probe", **options: Any) -> dict[str, 
     return {"command": sys.executable, "args": ["-m", "chat.testing.mcp_servers", server], "cwd": project, **options}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def serve_http(server: MCPServer, *, startup_timeout: float = 10) -> Iterator[str]:
     """Serve server over streamable HTTP on a free loopback port in a thread; yields its /mcp URL."""

@@ -2,7 +2,8 @@
 
 Tests register bodies in the providers' true wire formats (chat/testing/wire.py) on these URLs, and
 read back what the site sent. The `use_providers` and `mocked` fixtures (tests/integration/conftest.py)
-configure the site and hold the mock.
+configure the site and hold the mock; the `model` fixture serves a ScriptedModel (chat/testing/scripted_model.py)
+on them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ OPENAI_URL = "https://llm.test/v1/chat/completions"
 ANTHROPIC_URL = "https://anthropic.test/v1/messages"
 PRIMARY = {"name": "primary", "family": "openai", "base_url": "https://llm.test/v1", "model": "gpt-4o-mini",
            "api_key_env": "LLM_TEST_KEY", "max_retries": 0}
+SCRIPTED = {"name": "fake", "family": "openai", "base_url": "https://llm.test/v1", "model": "m",
+            "api_key_env": "LLM_TEST_KEY"}  # the `model` fixture's one provider, answered by a ScriptedModel
 BACKUP = {"name": "backup", "family": "anthropic", "base_url": "https://anthropic.test/v1",
           "model": "claude-3-5-haiku-latest", "api_key_env": "LLM_TEST_KEY", "max_retries": 0, "read_timeout": 30}
 

@@ -1,26 +1,25 @@
 """A scripted OpenAI-compatible model for communicator tests, served through `responses` at a real URL.
 
-Each test scripts what the model does (`calls` a tool, `says` text) and reads the requests it received.
-The `model` fixture (tests/integration/conftest.py) configures the site to use it.
+Each test scripts what the model does (`calls` a tool, `says` text, or `streams` exact SSE bodies) and
+reads the requests it received. The `model` fixture (tests/integration/conftest.py) configures the site
+to use it as its one provider (`chat.testing.providers.SCRIPTED`); `serve` puts one at any URL.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import responses
 
 from chat.testing import wire
 from chat.testing.mcp_servers import Probe, installed_hub, probe_server
+from chat.testing.providers import OPENAI_URL
 from chat.testing.wire import openai_sse, openai_text_chunks, openai_tool_call_chunks
 from chat.tools.config import memory_server
 from chat.tools.hub import Hub
-
-LLM_BASE_URL = "https://llm.test/v1"
-LLM_URL = f"{LLM_BASE_URL}/chat/completions"
 
 
 class ScriptedModel:
@@ -49,6 +48,16 @@ class ScriptedModel:
         self._replies.append(openai_sse(openai_text_chunks([text[:4], text[4:]])))
         return self
 
+    def streams(self, *bodies: str) -> ScriptedModel:
+        """Exact SSE bodies (chat/testing/wire.py), one per request, for tests about the wire format itself."""
+        self._replies.extend(bodies)
+        return self
+
+    def serve(self, mock: responses.RequestsMock, url: str = OPENAI_URL) -> ScriptedModel:
+        """Answer every POST to url (a provider's chat completions URL) through the `responses` mock."""
+        mock.add_callback(responses.POST, url, callback=self.respond)
+        return self
+
     def respond(self, request: Any) -> tuple[int, dict[str, str], str]:
         self.requests.append(json.loads(request.body))
         if not self._replies:
@@ -72,15 +81,3 @@ async def probe_hub(**options: Any) -> AsyncIterator[tuple[Hub, Probe]]:
     server, probe = probe_server()
     async with installed_hub(extra={"probe": memory_server("probe", server, **options)}) as hub:
         yield hub, probe
-
-
-def scripted_provider_config(key_env: str) -> str:
-    """LLM_PROVIDERS naming the scripted model as the one provider."""
-    return json.dumps([{"name": "fake", "family": "openai", "base_url": LLM_BASE_URL, "model": "m", "api_key_env": key_env}])
-
-
-@contextmanager
-def serving(scripted: ScriptedModel) -> Iterator[ScriptedModel]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_callback(responses.POST, LLM_URL, callback=scripted.respond)
-        yield scripted

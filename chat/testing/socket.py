@@ -11,9 +11,8 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.test import Client
 
+from chat.testing.login import login
 from chatsite.asgi import application
 
 Frame = dict[str, Any]
@@ -22,9 +21,7 @@ Frame = dict[str, Any]
 @database_sync_to_async
 def session_cookie(user: Any) -> str:
     """A real session for user, made by Django's login machinery, as a Cookie header value."""
-    client = Client()
-    client.force_login(user)
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    return login(user).header
 
 
 def communicator(cookie: str | None, origin: str | None = "http://localhost") -> WebsocketCommunicator:

@@ -11,17 +11,16 @@ from django.db import connections
 
 from chat import tools, turns
 from chat.testing.integrity import history_problems
-from chat.testing.scripted_model import ScriptedModel, scripted_provider_config, serving
+from chat.testing.providers import SCRIPTED
+from chat.testing.scripted_model import ScriptedModel
 from chat.turns.control import close_desk
 
 
 @pytest.fixture
-def model(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedModel]:
+def model(use_providers: Any, mocked: responses.RequestsMock) -> ScriptedModel:
     """The site's one provider is a scripted model at a real URL, answered through `responses`."""
-    monkeypatch.setenv("FAKE_KEY", "test-key")
-    settings.LLM_PROVIDERS = scripted_provider_config("FAKE_KEY")
-    with serving(ScriptedModel()) as scripted:
-        yield scripted
+    use_providers(SCRIPTED)
+    return ScriptedModel().serve(mocked)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from chat.models import ApiToken, Conversation, Message
 from chat.testing.api import API, PROBLEM, ApiClient, assert_problem, bearer_client, client_of, patch, post, token_for
 from chat.testing.scripted_model import ScriptedModel, probe_hub
 from chat.testing.socket import connected, receive_frame, receive_turn, reply_text, send
+from chat.testing.stored import stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,11 +27,6 @@ async def turn_done(conversation_id: int) -> None:
     for turn in turns.running_turns():
         if turn.conversation_id == conversation_id and turn.task is not None:
             await asyncio.wait_for(asyncio.shield(turn.task), 10)
-
-
-@database_sync_to_async
-def rows(conversation_id: int) -> list[Message]:
-    return list(Message.objects.filter(conversation_id=conversation_id).order_by("seq"))
 
 
 @database_sync_to_async
@@ -138,10 +134,10 @@ async def test_a_send_answers_202_with_the_message_and_the_reply_being_written(u
     again = await post(client, f"/conversations/{cid}/messages", {"text": "hello"})
     assert again.status_code == 202 and again.json()["created_conversation"] is False
     await turn_done(cid)
-    stored = await rows(cid)
-    assert [(m.role, m.status) for m in stored][-2:] == [("user", "complete"), ("assistant", "complete")]
-    assert again.json()["reply_id"] == stored[-1].pk and again.json()["reply_seq"] == stored[-1].seq
-    assert "84" in "".join(m.content for m in stored)
+    messages = await stored(cid)
+    assert [(m.role, m.status) for m in messages][-2:] == [("user", "complete"), ("assistant", "complete")]
+    assert again.json()["reply_id"] == messages[-1].pk and again.json()["reply_seq"] == messages[-1].seq
+    assert "84" in "".join(m.content for m in messages)
 
 
 async def test_a_repeated_idempotency_key_returns_the_first_result_and_starts_nothing(user):
@@ -158,8 +154,8 @@ async def test_a_repeated_idempotency_key_returns_the_first_result_and_starts_no
     assert second.status_code == into.status_code == 200
     assert second.json() == first.json()
     assert into.json() == {**first.json(), "created_conversation": False}
-    stored = await rows(cid)
-    assert [(m.role, m.client_id) for m in stored] == [("user", "key-1"), ("assistant", "")]
+    messages = await stored(cid)
+    assert [(m.role, m.client_id) for m in messages] == [("user", "key-1"), ("assistant", "")]
     assert await database_sync_to_async(Conversation.objects.filter(owner=user).count)() == 1
 
 
@@ -175,7 +171,7 @@ async def test_a_send_into_a_busy_conversation_is_409_and_past_the_reply_limit_4
     finally:
         await leased(busy, token="")
         await leased(elsewhere, token="")
-    assert await rows(busy) == [] and await rows(free) == []
+    assert await stored(busy) == [] and await stored(free) == []
 
 
 async def test_an_api_send_streams_to_a_socket_following_the_conversation_and_the_api_lists_what_it_saw(user):
@@ -213,7 +209,7 @@ async def test_stop_ends_the_reply_being_written_and_keeps_its_text(user, settin
         assert stopped.status_code == 202
         await receive_turn(tab, seen=frames)
     assert frames[-1]["status"] == "stopped"
-    reply = (await rows(cid))[-1]
+    reply = (await stored(cid))[-1]
     assert reply.status == "stopped" and reply.content and reply.content == reply_text(frames, seq=reply.seq)
 
 
@@ -233,7 +229,7 @@ async def test_a_pending_tool_confirmation_is_answered_through_the_api(user, mod
         assert answered.status_code == 202
         await receive_turn(tab, seen=frames)
     assert probe.calls == [("delete_file", {"path": "/tmp/a.txt"})]
-    assert frames[-1]["status"] == "complete" and (await rows(cid))[-1].content == "Deleted it."
+    assert frames[-1]["status"] == "complete" and (await stored(cid))[-1].content == "Deleted it."
     again = await post(client, f"/conversations/{cid}/confirmations/{asked['call_id']}", {"allow": True})
     assert_problem(again, 409, "not_streaming")
 
@@ -332,8 +328,8 @@ async def test_another_persons_conversation_message_and_token_answer_404_on_ever
     ]
     for request in requests:
         assert_problem(await request, 404, "not_found")
-    stored = await rows(cid)
-    assert [(m.seq, m.content) for m in stored] == [(1, "hi")]
+    messages = await stored(cid)
+    assert [(m.seq, m.content) for m in messages] == [(1, "hi")]
     assert (await database_sync_to_async(Conversation.objects.get)(pk=cid)).title == "theirs"
     assert (await database_sync_to_async(ApiToken.objects.get)(pk=tid)).revoked_at is None
     mine = (await client.get(f"{API}/conversations")).json()

@@ -6,62 +6,21 @@ server over stdio in a subprocess). One tool request, end to end, down to the st
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import responses
 
 from chat.testing.mcp_servers import PROBE_LOG_ENV, installed_hub, read_probe_log, stdio_config
+from chat.testing.scripted_model import ScriptedModel
 from chat.testing.socket import connected, of_type, receive_frame, reply_text, run_turn, send
 from chat.testing.stored import stored
 from chat.testing.wire import openai_sse, openai_text_chunks, openai_tool_call_chunks, openai_usage_chunk
 from chat.tools.config import parse_servers
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-LLM_URL = "https://llm.test/v1/chat/completions"
-
-
-class RecordedLLM:
-    """Answers each request to the mocked provider with the next scripted SSE body and keeps the request."""
-
-    def __init__(self, bodies: list[str]) -> None:
-        self.bodies = bodies
-        self.requests: list[dict[str, Any]] = []
-
-    def __call__(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self.requests.append(json.loads(request.body))
-        if not self.bodies:
-            return 400, {"Content-Type": "application/json"}, json.dumps({"error": {"message": "nothing scripted"}})
-        return 200, {"Content-Type": "text/event-stream"}, self.bodies.pop(0)
-
-
-@pytest.fixture
-def llm(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Point the site at one OpenAI-compatible provider served by `responses`; returns a scripting function."""
-    monkeypatch.setenv("E2E_LLM_KEY", "test-key")
-    settings.LLM_PROVIDERS = json.dumps(
-        [
-            {
-                "name": "mock",
-                "family": "openai",
-                "base_url": "https://llm.test/v1",
-                "model": "m",
-                "api_key_env": "E2E_LLM_KEY",
-            }
-        ]
-    )
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-
-        def script(*bodies: str) -> RecordedLLM:
-            recorded = RecordedLLM(list(bodies))
-            mock.add_callback(responses.POST, LLM_URL, callback=recorded)
-            return recorded
-
-        yield script
 
 
 @asynccontextmanager
@@ -98,9 +57,9 @@ CASES = [
 
 @pytest.mark.parametrize(("tool", "arguments", "result", "server_saw"), CASES)
 async def test_a_tool_request_runs_the_tool_and_stores_user_assistant_tool_assistant(
-    user: Any, llm: Any, tmp_path: Path, tool: str, arguments: dict[str, Any], result: str, server_saw: list
+    user: Any, model: ScriptedModel, tmp_path: Path, tool: str, arguments: dict[str, Any], result: str, server_saw: list
 ) -> None:
-    provider = llm(tool_call_body("call_e2e", tool, arguments), text_body("The answer ", f"is {result}."))
+    model.streams(tool_call_body("call_e2e", tool, arguments), text_body("The answer ", f"is {result}."))
     async with mcp_servers(tmp_path) as calls_log, connected(user) as comm:
         frames = await run_turn(comm, "please use the tool", timeout=20)
         assert read_probe_log(calls_log) == server_saw
@@ -129,7 +88,7 @@ async def test_a_tool_request_runs_the_tool_and_stores_user_assistant_tool_assis
     assert reply_text(frames, seq=4) == final["text"]
     assert f"is {result}." in final["html"]
 
-    tool_message = provider.requests[1]["messages"][-1]
+    tool_message = model.requests[1]["messages"][-1]
     assert tool_message == {"role": "tool", "tool_call_id": "call_e2e", "content": result}
 
     rows = await stored(frames[0]["conversation_id"])
@@ -147,11 +106,13 @@ async def test_a_tool_request_runs_the_tool_and_stores_user_assistant_tool_assis
         result,
         False,
     )
-    assert (rows[3].content, rows[3].provider) == (f"The answer is {result}.", "mock")
+    assert (rows[3].content, rows[3].provider) == (f"The answer is {result}.", "fake")
 
 
-async def test_a_reopened_conversation_replays_exactly_what_was_stored(user: Any, llm: Any, tmp_path: Path) -> None:
-    llm(tool_call_body("call_r", "builtin__calculator", {"expression": "6*7"}), text_body("It is ", "42."))
+async def test_a_reopened_conversation_replays_exactly_what_was_stored(
+    user: Any, model: ScriptedModel, tmp_path: Path
+) -> None:
+    model.streams(tool_call_body("call_r", "builtin__calculator", {"expression": "6*7"}), text_body("It is ", "42."))
     async with mcp_servers(tmp_path), connected(user) as comm:
         frames = await run_turn(comm, "what is 6*7", timeout=20)
     conversation_id = frames[0]["conversation_id"]

@@ -11,6 +11,7 @@ from django.test import AsyncClient
 
 from chat import services
 from chat.models import Message
+from chat.testing.stored import stored
 from tests.integration.test_api import API, assert_problem, bearer_client, client_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,11 +30,6 @@ def conversation_with_a_tool_call(owner: Any) -> int:
         tool_arguments={"expression": "6*7"}, content="42", tool_outcome="result")
     add(conversation_id=conversation.pk, role="assistant", content=ANSWER, provider="fake", model="m")
     return conversation.pk
-
-
-@database_sync_to_async
-def stored(conversation_id: int) -> list[Message]:
-    return list(Message.objects.filter(conversation_id=conversation_id).order_by("seq"))
 
 
 def iso(value: datetime) -> str:

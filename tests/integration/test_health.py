@@ -20,7 +20,8 @@ from channels.layers import channel_layers, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient
 
-from chat.testing.mcp_servers import free_port, installed_hub, probe_server
+from chat.testing.mcp_servers import installed_hub, probe_server
+from chat.testing.ports import free_port
 from chat.tools.config import memory_server, parse_servers
 
 SECRET = "hunter2-do-not-show"

@@ -5,7 +5,6 @@ read from settings loaded in a fresh process with none of the variables set."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -16,7 +15,7 @@ from chat import services
 from chat.models import Message
 from chat.testing.api import assert_problem, bearer_client, post
 from chat.testing.checkout import bare_environment, settings_checkout
-from chat.testing.scripted_model import ScriptedModel, probe_hub
+from chat.testing.scripted_model import probe_hub
 from chat.testing.socket import connected, final_reply, receive_frame, run_turn, send_message
 from chat.testing.stored import stored
 
@@ -54,32 +53,20 @@ async def test_a_frame_of_exactly_the_byte_limit_is_read_and_one_byte_more_is_re
     assert [m.client_id for m in await stored(created["conversation_id"]) if m.role == "user"] == ["at"]
 
 
-async def test_tool_rounds_up_to_the_limit_complete_and_one_more_ends_the_turn_failed(user, settings):
+async def test_tool_rounds_up_to_the_limit_complete_and_one_more_ends_the_turn_failed(user, model, settings):
     settings.CHAT_MAX_TOOL_ROUNDS = 2
-    from chat.testing.scripted_model import serving
-
-    at_limit = ScriptedModel().calls("probe__echo", {"text": "a"}).says("Done in two rounds.")
+    model.calls("probe__echo", {"text": "a"}).says("Done in two rounds.")  # the first turn: at the limit
+    model.calls("probe__echo", {"text": "a"}).calls("probe__echo", {"text": "b"}, call_id="call_2")  # one over
     async with probe_hub():
-        with serving(at_limit):
-            settings.LLM_PROVIDERS = _scripted()
-            async with connected(user) as comm:
-                frames = await run_turn(comm, "once")
-        assert final_reply(frames)["status"] == "complete" and len(at_limit.requests) == 2
+        async with connected(user) as comm:
+            frames = await run_turn(comm, "once")
+        assert final_reply(frames)["status"] == "complete" and len(model.requests) == 2
 
-        over = ScriptedModel().calls("probe__echo", {"text": "a"}).calls("probe__echo", {"text": "b"}, call_id="call_2")
-        with serving(over):
-            async with connected(user) as comm:
-                frames = await run_turn(comm, "twice")
+        async with connected(user) as comm:
+            frames = await run_turn(comm, "twice")
     finished = frames[-1]
     assert finished["status"] == "failed" and "stopped after 2 rounds" in finished["error"]
-    assert len(over.requests) == 2  # a third round was never asked for
-
-
-def _scripted() -> str:
-    from chat.testing.scripted_model import scripted_provider_config
-
-    os.environ.setdefault("FAKE_KEY", "test-key")
-    return scripted_provider_config("FAKE_KEY")
+    assert len(model.requests) == 4  # a third round of the second turn was never asked for
 
 
 @database_sync_to_async

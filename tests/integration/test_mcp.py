@@ -23,13 +23,13 @@ from mcp.server.mcpserver import Context, MCPServer
 from chat import tools
 from chat.testing.mcp_servers import (
     PROBE_LOG_ENV,
-    free_port,
     installed_hub,
     probe_server,
     read_probe_log,
     serve_http,
     stdio_config,
 )
+from chat.testing.ports import free_port
 from chat.testing.scripted_model import ScriptedModel, probe_hub
 from chat.testing.socket import connected, of_type, receive_frame, receive_turn, run_turn, send, send_message
 from chat.tools.config import memory_server, parse_servers

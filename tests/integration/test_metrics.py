@@ -49,14 +49,11 @@ def metrics_token(settings: Any) -> str:
 
 
 @pytest.fixture
-def two_models(settings: Any, monkeypatch: pytest.MonkeyPatch):
+def two_models(monkeypatch: pytest.MonkeyPatch, mocked: responses.RequestsMock) -> tuple[ScriptedModel, ScriptedModel]:
     """A scripted primary and backup at real URLs; unscripted, the primary answers 500 (a transient failure)."""
     monkeypatch.setenv("METRICS_TEST_KEY", "test-key")
-    primary, backup = ScriptedModel(), ScriptedModel()
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_callback(responses.POST, f"{PRIMARY_URL}/chat/completions", callback=primary.respond)
-        mock.add_callback(responses.POST, f"{BACKUP_URL}/chat/completions", callback=backup.respond)
-        yield primary, backup
+    return (ScriptedModel().serve(mocked, f"{PRIMARY_URL}/chat/completions"),
+            ScriptedModel().serve(mocked, f"{BACKUP_URL}/chat/completions"))
 
 
 async def test_a_known_workload_is_counted_exactly(user, settings, metrics_token, two_models):

@@ -2,22 +2,20 @@
 
 import pytest
 from channels.db import database_sync_to_async
-from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.test import Client, override_settings
 
 from chat.models import Message
 from chat.session_watch import group_name
+from chat.testing.login import login
 from chat.testing.socket import communicator, receive_frame, send, send_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@database_sync_to_async
-def logged_in_client(user) -> tuple[Client, str]:
-    client = Client()
-    client.force_login(user)
-    return client, f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+async def logged_in_client(user) -> tuple[Client, str]:
+    session = await database_sync_to_async(login)(user)
+    return session.client, session.header
 
 
 async def open_socket(cookie):

@@ -8,7 +8,6 @@ import threading
 from typing import Any
 
 import pytest
-import responses
 from channels import db as channels_db
 from channels.db import database_sync_to_async
 from django.test import override_settings
@@ -17,7 +16,8 @@ from chat import services, turns
 from chat.consumers import ChatConsumer
 from chat.models import Conversation, Message
 from chat.testing import wire
-from chat.testing.scripted_model import LLM_URL, ScriptedModel, probe_hub, scripted_provider_config
+from chat.testing.providers import OPENAI_URL, SCRIPTED
+from chat.testing.scripted_model import ScriptedModel, probe_hub
 from chat.testing.socket import (
     communicator,
     connected,
@@ -149,15 +149,13 @@ async def test_a_resend_after_reconnecting_is_acknowledged_and_starts_nothing(us
 
 
 async def test_two_thousand_tiny_chunks_at_once_reach_the_client_as_few_frames_with_the_exact_text(
-    user, settings, monkeypatch
+    user, use_providers, mocked
 ):
     pieces = [chr(0x61 + i % 26) if i % 7 else "é" for i in range(2000)]
-    monkeypatch.setenv("FAKE_KEY", "test-key")
-    settings.LLM_PROVIDERS = scripted_provider_config("FAKE_KEY")
-    with responses.RequestsMock() as mock:
-        mock.post(LLM_URL, body=wire.openai_sse(wire.openai_text_chunks(pieces)), headers=wire.SSE_HEADERS)
-        async with connected(user) as comm:
-            frames = await run_turn(comm, "chunks please")
+    use_providers(SCRIPTED)
+    mocked.post(OPENAI_URL, body=wire.openai_sse(wire.openai_text_chunks(pieces)), headers=wire.SSE_HEADERS)
+    async with connected(user) as comm:
+        frames = await run_turn(comm, "chunks please")
 
     deltas = of_type(frames, "assistant.delta")
     assert 1 <= len(deltas) <= 20, f"{len(deltas)} delta frames for 2,000 chunks"

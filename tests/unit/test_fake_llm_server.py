@@ -17,6 +17,7 @@ from chat.testing.fake_llm_server import (
     TRANSCRIPTIONS_PATH,
     FakeLLMServer,
     Hold,
+    RecordedRequest,
     error_reply,
     parse_stamp,
     parse_stamps,
@@ -53,6 +54,11 @@ def _content(data: list[str]) -> str:
     return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
 
 
+def _sent(request: RecordedRequest) -> list[str]:
+    """The data of the SSE events the server recorded as written."""
+    return [line[len("data: "):] for event in request.events for line in event.splitlines() if line.startswith("data: ")]
+
+
 def test_text_reply_streams_openai_chunks_ending_in_done(fake: FakeLLMServer) -> None:
     fake.script(text_reply("Hel", "lo"))
     with _post(fake) as response:
@@ -74,7 +80,9 @@ def test_the_request_body_is_recorded_for_assertions(fake: FakeLLMServer) -> Non
     assert request.messages == [{"role": "user", "content": "hi"}]
     assert request.body["tools"][0]["function"]["name"] == "x"
     # The client can read [DONE] before the server thread records the end: wait for it, bounded.
-    assert fake.wait_for_outcome(0, "complete").outcome == "complete"
+    fake.wait_for_outcome(0, "complete")
+    assert _content(_sent(request)) == "ok"
+    assert _sent(request)[-1] == "[DONE]"
 
 
 def test_chunks_arrive_one_after_another_with_the_scripted_delay(fake: FakeLLMServer) -> None:
@@ -145,13 +153,16 @@ def test_a_hold_pauses_the_stream_until_released(fake: FakeLLMServer) -> None:
 
 
 def test_a_client_that_goes_away_while_held_is_recorded_as_closed(fake: FakeLLMServer) -> None:
-    fake.script(text_reply("partial ", Hold("never")))
+    fake.script(text_reply("partial ", Hold("never"), "after"))
     response = _post(fake)
     lines = response.iter_lines(decode_unicode=True)
     assert next(line for line in lines if line.startswith("data: "))
     fake.wait_until_held("never", timeout=5)
     response.close()
-    assert fake.wait_for_outcome(0, "client_closed", timeout=5).outcome == "client_closed"
+    (request,) = fake.requests
+    assert request.outcome in ("open", "client_closed")
+    fake.wait_for_outcome(0, "client_closed", timeout=5)
+    assert _content(_sent(request)) == "partial ", "the stream went on past the hold"
 
 
 def test_reset_forgets_scripts_and_requests(fake: FakeLLMServer) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import select
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -115,11 +117,24 @@ def test_a_configured_server_cannot_take_the_name_of_one_of_the_sites_own(tmp_pa
 
 
 def test_checking_the_configuration_starts_nothing_and_reaches_nothing(tmp_path: Path, settings: Any) -> None:
-    """A command that does not exist and a URL nobody serves are still a valid configuration."""
-    settings.MCP_SERVERS_FILE = str(write(tmp_path, servers(
-        local={"command": str(tmp_path / "no-such-server")}, remote={"url": "http://127.0.0.1:9/mcp"},
-    )))
-    check_configuration()
+    """The stdio server's command would leave a marker file and the HTTP server's address records connections."""
+    marker = tmp_path / "started"
+    command = tmp_path / "server.sh"
+    command.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    command.chmod(0o755)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        settings.MCP_SERVERS_FILE = str(write(tmp_path, servers(
+            local={"command": str(command)}, remote={"url": f"http://127.0.0.1:{port}/mcp"},
+        )))
+
+        check_configuration()
+
+        # A negative: a started process or a connection would show within the bound.
+        connected, _, _ = select.select([listener], [], [], 0.5)
+    assert not connected, "checking the configuration connected to the HTTP server"
+    assert not marker.exists(), "checking the configuration started the stdio server"
 
 
 async def test_the_built_in_server_can_be_switched_off(tmp_path: Path, settings: Any) -> None:

@@ -13,10 +13,14 @@ class _Elements(HTMLParser):
     def __init__(self, html):
         super().__init__()
         self.found = []
+        self.text = ""
         self.feed(html)
 
     def handle_starttag(self, tag, attrs):
         self.found.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text += data
 
 
 def test_markdown_becomes_html():
@@ -37,7 +41,11 @@ def test_markdown_becomes_html():
     ],
 )
 def test_hostile_markup_comes_out_inert(hostile):
-    for tag, attrs in _Elements(render_markdown(hostile)).found:
+    """Shown to the reader as the text it is, inside elements that cannot run or load anything."""
+    elements = _Elements(render_markdown(hostile))
+    assert elements.text.strip() == hostile
+    assert elements.found, "nothing was rendered"
+    for tag, attrs in elements.found:
         assert tag in ALLOWED_TAGS - {"script", "img", "iframe"}
         assert not [name for name in attrs if name.startswith("on")]
         assert not attrs.get("href", "").strip().lower().startswith(("javascript:", "data:", "vbscript:"))
@@ -70,9 +78,11 @@ def test_spans_keep_only_pygments_classes_and_nothing_else():
             "text <span class='k'>raw</span>",
         ]
     )
-    for tag, attrs in _Elements(html).found:
-        if tag == "span":
-            assert set(attrs) == {"class"} and attrs["class"] in HIGHLIGHT_CLASSES, attrs
+    spans = [attrs for tag, attrs in _Elements(html).found if tag == "span"]
+    assert len(spans) > 10, f"the html block was not highlighted: {html}"
+    for attrs in spans:
+        assert set(attrs) == {"class"} and attrs["class"] in HIGHLIGHT_CLASSES, attrs
+    assert "text &lt;span class='k'&gt;raw&lt;/span&gt;" in html
     # nh3 itself is what enforces it, whatever markdown-it produced
     assert sanitize('<span class="k evil" style="x" id="y">a</span>') == '<span class="k">a</span>'
 

@@ -1054,6 +1054,64 @@
     "conversation.writing": onConversationWriting,
   };
 
+  // --- the phone sidebar -------------------------------------------------------------------
+  // On a narrow screen the sidebar is closed behind a "Conversations" button (chat.css hides the
+  // button elsewhere). Opening moves focus into it; Escape closes it and gives focus back to the button.
+
+  function sidebarToggle() {
+    const toggle = document.getElementById("sidebar-toggle");
+    return toggle && toggle.offsetParent !== null ? toggle : null;
+  }
+
+  function setSidebarOpen(open, focusToggle) {
+    const toggle = document.getElementById("sidebar-toggle");
+    toggle.setAttribute("aria-expanded", String(open));
+    document.querySelector(".app").classList.toggle("sidebar-open", open);
+    if (open) document.querySelector("#sidebar .new-chat").focus();
+    else if (focusToggle) toggle.focus();
+  }
+
+  function onSidebarEscape(event) {
+    const toggle = sidebarToggle();
+    if (event.key !== "Escape" || !toggle || toggle.getAttribute("aria-expanded") !== "true") return;
+    const target = event.target;
+    // Escape first cancels a rename, a delete question or a search typed in the sidebar.
+    if (target.closest(".rename-input, .delete-confirm") || (target.id === "conversation-search" && target.value)) return;
+    setSidebarOpen(false, true);
+  }
+
+  function setUpSidebarToggle() {
+    const toggle = document.getElementById("sidebar-toggle");
+    if (!toggle) return;
+    toggle.addEventListener("click", () => setSidebarOpen(toggle.getAttribute("aria-expanded") !== "true", false));
+    document.addEventListener("keydown", onSidebarEscape, true);
+  }
+
+  // --- screen-reader announcements ----------------------------------------------------------
+  // The message log is not a live region (it would read every token). Instead: one polite
+  // announcement when a reply starts, one when its turn ends, and a failure said assertively.
+  // Each speaker is announced once per turn, so a tool round does not start the reply again.
+
+  const announced = { speaker: null };
+
+  function announce(politeness, text) {
+    const region = document.getElementById("announce-" + politeness);
+    if (region) region.textContent = text;
+  }
+
+  function announceFor(frame) {
+    if (frame.type === "assistant.started") {
+      const name = frame.participant ? frame.participant.name : ROLE_NAMES.assistant;
+      if (announced.speaker !== name) announce("polite", name + " is replying…");
+      announced.speaker = name;
+    } else if (frame.type === "turn.finished") {
+      if (announced.speaker === null && !state.busy) return; // an old turn this tab did not see start
+      announced.speaker = null;
+      if (frame.status === "failed") announce("assertive", "Reply failed: " + (frame.error || "unknown error"));
+      else announce("polite", frame.status === "stopped" ? "Reply stopped." : "Reply complete.");
+    }
+  }
+
   // --- voice messages -----------------------------------------------------------------------
   // Press Record: the microphone is captured by an AudioWorklet as 16 kHz mono 16-bit PCM and streamed
   // in ~100 ms binary frames between audio.start and audio.end (docs/protocol.md "Voice messages").
@@ -1251,6 +1309,7 @@
     }
     if (forOtherConversation) return;
     markFollowedWriting(frame);
+    announceFor(frame);
     const handler = HANDLERS[frame.type];
     if (handler) handler(frame);
     // Other parts of the page (documents.js) follow this conversation's frames too.
@@ -1287,6 +1346,7 @@
       if (socket) socket.close(1000);
     });
     setUpSidebar();
+    setUpSidebarToggle();
     setUpVoice();
     connect();
     dom.input.focus();
