@@ -115,6 +115,7 @@ def _concurrency(ax: Any, data: dict[str, Any] | None) -> None:
             ax.plot(users, [r[key][stat] for r in rounds], style, label=f"{label} {stat[:3]}")
     ax.set_xscale("log")
     ax.set_xticks(users, [str(u) for u in users])
+    ax.set_xticks([], minor=True)
     ax.set_xlabel("concurrent users")
     ax.set_ylabel("ms")
     ax.set_title(title)
@@ -153,20 +154,21 @@ def _long_session(ax: Any, data: dict[str, Any] | None) -> None:
 
 
 def _browser(ax: Any, data: dict[str, Any] | None) -> None:
-    title = "Browser: a conversation of many stored messages"
+    title = "Browser: opening a long conversation"
     if not data:
         return _missing(ax, title)
-    bars = {
-        "render, ms": data["render_ms"],
-        "longest task, ms": data["longest_task_ms"],
-        "longest frame gap, ms": data["longest_frame_gap_ms"],
-        "typing echo, ms/char": data["typing_ms_per_char"],
-    }
-    ax.barh(list(bars), list(bars.values()))
-    for y, value in enumerate(bars.values()):
-        ax.text(value, y, f" {value:g}", va="center")
-    ax.set_title(f"{title} ({data['messages']:,})")
+    keys = {"render_ms": "render", "longest_frame_gap_ms": "longest frame gap",
+            "longest_animation_frame_ms": "longest animation frame", "typing_ms_per_char": "typing echo, per char"}
+    baseline = data.get("baseline_one_turn", {})
+    rows = range(len(keys))
+    ax.barh([y + 0.2 for y in rows], [data[k] for k in keys], height=0.4, label=f"{data['messages']:,} messages")
+    ax.barh([y - 0.2 for y in rows], [baseline.get(k, 0) for k in keys], height=0.4, label="one turn (baseline)")
+    for y, key in zip(rows, keys, strict=True):
+        ax.text(data[key], y + 0.2, f" {data[key]:g}", va="center", fontsize="small")
+    ax.set_yticks(list(rows), list(keys.values()))
     ax.set_xlabel("ms")
+    ax.set_title(title)
+    ax.legend(fontsize="small", loc="upper right")
 
 
 if __name__ == "__main__":
