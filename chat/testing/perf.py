@@ -88,26 +88,20 @@ def chart(scenarios: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(2, 2, figsize=(13, 9))
-    _concurrency(axes[0][0], scenarios.get("concurrency"))
-    _memory(axes[0][1], scenarios.get("memory"))
-    _long_session(axes[1][0], scenarios.get("long_session"))
-    _browser(axes[1][1], scenarios.get("browser"))
+    for ax, (scenario, title, draw) in zip(axes.flat, PANELS, strict=True):
+        ax.set_title(title)
+        if scenarios.get(scenario):
+            draw(ax, scenarios[scenario])
+        else:
+            ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
     figure.suptitle("chatsite performance suite (make perf): figures of one run, compare ratios, not absolutes")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
-def _missing(ax: Any, title: str) -> None:
-    ax.set_title(title)
-    ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
-    ax.set_axis_off()
-
-
-def _concurrency(ax: Any, data: dict[str, Any] | None) -> None:
-    title = "Delay against concurrency (turns with a tool call)"
-    if not data:
-        return _missing(ax, title)
+def _concurrency(ax: Any, data: dict[str, Any]) -> None:
     rounds = data["rounds"]
     users = [r["users"] for r in rounds]
     for key, label, style in (("first_token", "time to first token", "o-"), ("turn", "turn duration", "s--")):
@@ -116,47 +110,33 @@ def _concurrency(ax: Any, data: dict[str, Any] | None) -> None:
     ax.set_xscale("log")
     ax.set_xticks(users, [str(u) for u in users])
     ax.set_xticks([], minor=True)
-    ax.set_xlabel("concurrent users")
-    ax.set_ylabel("ms")
-    ax.set_title(title)
+    ax.set(xlabel="concurrent users", ylabel="ms")
     ax.legend(fontsize="small")
 
 
-def _memory(ax: Any, data: dict[str, Any] | None) -> None:
-    title = "Memory against turns (after warm-up)"
-    if not data:
-        return _missing(ax, title)
+def _memory(ax: Any, data: dict[str, Any]) -> None:
     samples = data["samples"]
     turns = [s["turns"] for s in samples]
     ax.plot(turns, [s["rss_mb"] for s in samples], "o-", label="RSS, MB")
-    ax.set_xlabel("turns after warm-up")
-    ax.set_ylabel("RSS, MB")
+    ax.set(xlabel="turns after warm-up", ylabel="RSS, MB")
     right = ax.twinx()
     right.plot(turns, [s["traced_mb"] for s in samples], "s--", color="tab:orange", label="tracemalloc, MB")
     right.set_ylabel("tracemalloc traced since warm-up, MB")
-    ax.set_title(f"{title}: {'LEAK' if data.get('leak') else 'no leak'}")
+    ax.set_title(f"{ax.get_title()}: {'LEAK' if data.get('leak') else 'no leak'}")
     lines = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     ax.legend(lines, [line.get_label() for line in lines], fontsize="small", loc="lower right")
 
 
-def _long_session(ax: Any, data: dict[str, Any] | None) -> None:
-    title = "Long session: reopen and history building against length"
-    if not data:
-        return _missing(ax, title)
+def _long_session(ax: Any, data: dict[str, Any]) -> None:
     points = data["points"]
     messages = [p["messages"] for p in points]
     ax.plot(messages, [p["build_history"]["min_ms"] for p in points], "o-", label="build_history, min ms")
     ax.plot(messages, [p["reopen"]["min_ms"] for p in points], "s--", label="conversation.open replay, min ms")
-    ax.set_xlabel("stored messages in the conversation")
-    ax.set_ylabel("ms")
-    ax.set_title(title)
+    ax.set(xlabel="stored messages in the conversation", ylabel="ms")
     ax.legend(fontsize="small")
 
 
-def _browser(ax: Any, data: dict[str, Any] | None) -> None:
-    title = "Browser: opening a long conversation"
-    if not data:
-        return _missing(ax, title)
+def _browser(ax: Any, data: dict[str, Any]) -> None:
     keys = {"render_ms": "render", "longest_frame_gap_ms": "longest frame gap",
             "longest_animation_frame_ms": "longest animation frame", "typing_ms_per_char": "typing echo, per char"}
     baseline = data.get("baseline_one_turn", {})
@@ -167,8 +147,15 @@ def _browser(ax: Any, data: dict[str, Any] | None) -> None:
         ax.text(data[key], y + 0.2, f" {data[key]:g}", va="center", fontsize="small")
     ax.set_yticks(list(rows), list(keys.values()))
     ax.set_xlabel("ms")
-    ax.set_title(title)
     ax.legend(fontsize="small", loc="upper right")
+
+
+PANELS = (
+    ("concurrency", "Delay against concurrency (turns with a tool call)", _concurrency),
+    ("memory", "Memory against turns (after warm-up)", _memory),
+    ("long_session", "Long session: reopen and history building against length", _long_session),
+    ("browser", "Browser: opening a long conversation", _browser),
+)
 
 
 if __name__ == "__main__":
