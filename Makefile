@@ -11,7 +11,7 @@ PORT ?= 8000
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatsite
 SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: fuzz run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser speech venv lint bench bench-relay bench-documents clean
+.PHONY: fuzz run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser speech venv lint bench bench-relay bench-documents perf clean
 
 venv: $(STAMP)
 
@@ -122,5 +122,17 @@ bench-relay: venv
 bench-documents: venv
 	$(BIN)/python bench/documents_sse.py $(DOCUMENTS_BENCH_ARGS)
 
+# The performance suite (pytest marker `performance`, deselected from every other run): the communicator
+# scenarios, then the browser one in its own process, then perf-results/perf.json and perf.png.
+# Sizes by PERF_* variables (docs/testing.md, "Performance suite"); fails only on a leak or super-linear growth.
+PERF_DIR ?= perf-results
+perf: venv browser
+	@rm -rf $(PERF_DIR); mkdir -p $(PERF_DIR); failed=""; \
+	PERF_RESULTS_DIR=$(PERF_DIR) $(BIN)/pytest tests -m performance -q || failed="$$failed communicator"; \
+	PERF_RESULTS_DIR=$(PERF_DIR) $(BIN)/pytest e2e -m performance -q || failed="$$failed browser"; \
+	$(BIN)/python -m chat.testing.perf $(PERF_DIR) || failed="$$failed report"; \
+	if [ -n "$$failed" ]; then echo "make perf: FAILED:$$failed (figures so far in $(PERF_DIR)/)"; exit 1; fi; \
+	echo "make perf: figures in $(PERF_DIR)/perf.json, chart in $(PERF_DIR)/perf.png"
+
 clean:
-	rm -rf $(VENV) test-results db.sqlite3 test-db.sqlite3 media
+	rm -rf $(VENV) perf-results test-results db.sqlite3 test-db.sqlite3 media
