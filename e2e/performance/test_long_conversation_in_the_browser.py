@@ -82,11 +82,11 @@ def _open_and_probe(page: Page, conversation: Any, turns: int) -> dict[str, Any]
             **{key: round(value, 1) if isinstance(value, float) else value for key, value in probe.items()}}
 
 
-def test_a_conversation_of_thousands_of_messages_opens_and_stays_responsive(page: Page, make_user, login_as) -> None:
+def test_a_conversation_of_thousands_of_messages_opens_and_stays_responsive(make_user, logged_in_context) -> None:
     """Opens at its newest page, with the composer answering typing at once; figures against a one-turn baseline."""
     turns = max(1, count("browser_messages", 5000) // 4)
     person = make_user("alice")
-    login_as(page.context, person)
+    page = logged_in_context(person).new_page()
     page.add_init_script(PROBE)
     ChatPage(page).open()  # warm-up: the first page load fetches the scripts and styles; neither measured open should
     baseline = _open_and_probe(page, _stored_conversation(person, 1), 1)
