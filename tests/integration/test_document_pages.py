@@ -19,20 +19,21 @@ def uploaded(client: Client, name: str, data: bytes) -> int:
     return services.document_create(owner=owner, name=name, data=data, extracted=extract(name, data, 10))[0].pk
 
 
+def logged_in(person) -> Client:
+    client = Client()
+    client.force_login(person)
+    client.session_user = person
+    return client
+
+
 @pytest.fixture
 def alice(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    client.session_user = user
-    return client
+    return logged_in(user)
 
 
 @pytest.fixture
 def mallory(other_user) -> Client:
-    client = Client()
-    client.force_login(other_user)
-    client.session_user = other_user
-    return client
+    return logged_in(other_user)
 
 
 def test_the_page_lists_only_the_persons_documents_and_what_they_take(alice, mallory, settings):
