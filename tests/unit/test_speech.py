@@ -117,3 +117,12 @@ def test_a_key_variable_that_is_not_set_is_refused_at_start(settings, monkeypatc
     settings.STT_PROVIDER, settings.STT_BASE_URL, settings.STT_API_KEY_ENV = "openai", BASE, "MISSING_STT_KEY"
     with pytest.raises(ImproperlyConfigured, match="STT_API_KEY_ENV names MISSING_STT_KEY"):
         speech.check_configuration()
+
+
+def test_a_reply_is_read_without_its_markdown_and_up_to_tts_max_chars_exactly(settings):
+    from chat.voice import speakable
+
+    settings.TTS_MAX_CHARS = 20
+    assert speakable("**Twelve** times seven.\n\n```python\nprint(84)\n```") == "Twelve times seven."  # no code read out
+    assert speakable("a" * 20) == "a" * 20  # at the limit: all of it
+    assert speakable("b" * 21) == "b" * 20  # one past: cut at the limit
