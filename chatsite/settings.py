@@ -262,6 +262,9 @@ CHAT_REPLAY_MESSAGES = env.int("CHAT_REPLAY_MESSAGES", default=200)
 CHAT_REPLAY_MAX_CHARS = env.int("CHAT_REPLAY_MAX_CHARS", default=500_000)
 CHAT_REPLAYS_PER_MINUTE = env.int("CHAT_REPLAYS_PER_MINUTE", default=60)
 CHAT_SAVE_INTERVAL_SECONDS = env.float("CHAT_SAVE_INTERVAL_SECONDS", default=0.25)
+# What the model is sent of a conversation: the newest messages, at most this many and about this much text.
+CHAT_HISTORY_MAX_MESSAGES = env.int("CHAT_HISTORY_MAX_MESSAGES", default=400)
+CHAT_HISTORY_MAX_CHARS = env.int("CHAT_HISTORY_MAX_CHARS", default=200_000)
 # A running turn holds a lease on its conversation and renews it every third of this; a lease
 # left to expire (the process died) marks the reply interrupted and frees the conversation.
 CHAT_TURN_LEASE_SECONDS = env.float("CHAT_TURN_LEASE_SECONDS", default=30.0)

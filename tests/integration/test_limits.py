@@ -111,6 +111,8 @@ DOCUMENTED_DEFAULTS = {
     "CHAT_REPLAY_MAX_CHARS": 500000,
     "CHAT_REPLAYS_PER_MINUTE": 60,
     "CHAT_SAVE_INTERVAL_SECONDS": 0.25,
+    "CHAT_HISTORY_MAX_MESSAGES": 400,
+    "CHAT_HISTORY_MAX_CHARS": 200_000,
     "CHAT_TURN_LEASE_SECONDS": 30.0,
     "CHAT_TURN_SWEEP_SECONDS": 15.0,
     "CHAT_SHUTDOWN_SECONDS": 2.5,
@@ -157,3 +159,19 @@ def test_production_defaults_are_the_documented_ones(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert loaded == DOCUMENTED_DEFAULTS
+
+
+async def test_a_long_conversation_sends_the_model_only_its_newest_messages(user, model, settings):
+    settings.CHAT_HISTORY_MAX_MESSAGES = 3
+    for n in range(3):
+        model.says(f"answer {n}")
+    async with connected(user) as comm:
+        first = await run_turn(comm, "question 0")
+        cid = first[-1]["conversation_id"]
+        await run_turn(comm, "question 1", cid)
+        await run_turn(comm, "question 2", cid)
+    within, beyond = model.requests[1]["messages"], model.requests[2]["messages"]
+    assert [m["content"] for m in within[1:]] == ["question 0", "answer 0", "question 1"]  # 3: all of it
+    assert [m["content"] for m in beyond[1:]] == ["question 1", "answer 1", "question 2"]  # the newest 3
+    assert "Earlier messages of this conversation are not included" in beyond[0]["content"]
+    assert "Earlier messages" not in within[0]["content"]

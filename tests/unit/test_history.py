@@ -8,7 +8,7 @@ import pytest
 
 from chat import selectors
 from chat.models import Message
-from chat.turns.history import STOPPED_CALL_RESULT, build_history
+from chat.turns.history import EARLIER_LEFT_OUT, STOPPED_CALL_RESULT, build_history
 
 
 def call(call_id: str, name: str = "builtin__calculator") -> dict[str, Any]:
@@ -31,7 +31,10 @@ def tool(seq: int, call_id: str, result: str) -> Message:
 @pytest.fixture
 def conversation(monkeypatch: pytest.MonkeyPatch) -> Any:
     def store(*messages: Message) -> None:
-        monkeypatch.setattr(selectors, "message_list", lambda conversation_id: list(messages))
+        def newest(*, conversation_id: int, limit: int, max_chars: int) -> tuple[list[Message], bool]:
+            return list(messages)[-limit:], len(messages) > limit  # the count bound (the text bound: test_replay.py)
+
+        monkeypatch.setattr(selectors, "message_page", newest)
 
     return store
 
@@ -84,3 +87,23 @@ def test_a_reply_still_streaming_or_empty_is_not_sent(conversation: Any) -> None
     conversation(user(1, "hi"), assistant(2, "", status="failed"), user(3, "again"), assistant(4, "Hal", status="streaming"))
 
     assert shape(build_history(1)) == [("user", None, "hi"), ("user", None, "again")]
+
+
+def test_a_long_conversation_sends_its_newest_messages_never_starting_with_an_orphan_result(conversation, settings):
+    settings.CHAT_HISTORY_MAX_MESSAGES = 3
+    conversation(
+        user(1, "first question"), assistant(2, "", call("c1")), tool(3, "c1", "2"), assistant(4, "It is 2."),
+        user(5, "thanks"),
+    )
+    history = build_history(1)
+    assert EARLIER_LEFT_OUT in history[0].content
+    # The window held the result of c1, whose call was left out: it goes too, so no result comes first.
+    assert shape(history) == [("assistant", None, "It is 2."), ("user", None, "thanks")]
+
+
+def test_a_conversation_within_the_bound_is_sent_whole_without_the_note(conversation, settings):
+    settings.CHAT_HISTORY_MAX_MESSAGES = 5
+    conversation(user(1, "q"), assistant(2, "", call("c1")), tool(3, "c1", "2"), assistant(4, "It is 2."), user(5, "ok"))
+    history = build_history(1)
+    assert EARLIER_LEFT_OUT not in history[0].content
+    assert [m.role for m in history[1:]] == ["user", "assistant", "tool", "assistant", "user"]
