@@ -16,7 +16,7 @@ from chat.tools.results import truncate
 from e2e.pages.chat_page import ChatPage
 
 OUTSIDE_HOST = "exfil.example"
-CARD_RESULT_CHARS = 2000  # chat.js: the characters of a result a card shows before "Show all"
+CARD_RESULT_CHARS = 2000  # tool-cards.js: the characters of a result a card shows before "Show all"
 MCP_MAX_RESULT_CHARS = 20000  # the setting's default: what the model is given and what is stored
 
 RECORD_VIOLATIONS = """

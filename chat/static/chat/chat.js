@@ -1,8 +1,19 @@
-// The chat page: one WebSocket per tab speaking docs/protocol.md. Text goes in with textContent;
-// the only HTML inserted is the server's sanitized `html` of assistant.completed.
+// The chat page's core: one WebSocket per tab speaking docs/protocol.md (connecting, reconnecting,
+// the close notices), the composer and its queue, the messages of the open conversation (streamed
+// replies, failures with "Ask again", personas, older pages of a long conversation), and the dispatch
+// of every frame. Text goes in with textContent; the only HTML inserted is the server's sanitized
+// `html` of assistant.completed.
+//
+// The page's other scripts each own one part (docs/architecture.md "The chat page's scripts"):
+// announcements.js, copy.js, tool-cards.js, sidebar.js and voice.js are loaded before this one (all
+// `defer`, in order) and register themselves on `window.chatPage` as `announcements`, `copy`,
+// `toolCards`, `sidebar` and `voice`; this script calls them and, at its end, adds to the same object
+// the few helpers they call back (listed there), then starts. documents.js, loaded after, uses the
+// first three of those helpers and follows the open conversation's frames through the `chat:frame` event.
 (function () {
   "use strict";
 
+  const page = (window.chatPage = window.chatPage || {});
   const config = JSON.parse(document.getElementById("chat-config").textContent);
   const RECONNECT_BASE_MS = 500;
   const RECONNECT_MAX_MS = 10000;
@@ -29,12 +40,6 @@
     rounds: document.getElementById("rounds"),
     typing: document.getElementById("typing"),
     jump: document.getElementById("jump-latest"),
-    record: document.getElementById("record"),
-    recording: document.getElementById("recording"),
-    recordingTime: document.getElementById("recording-time"),
-    recordingLevel: document.getElementById("recording-level"),
-    recordingCancel: document.getElementById("recording-cancel"),
-    speak: document.getElementById("speak-replies"),
   };
 
   const state = {
@@ -45,7 +50,6 @@
     busy: false,
     lastFinalSeq: 0,
     items: new Map(), // seq -> {el, role, text}
-    cards: new Map(), // seq -> card element (call ids need not be unique across turns)
     pending: new Map(), // client_id -> {el, frame} until message.created
     queue: [], // [{text, el}] typed while a reply was written; sent one at a time after it
     clientCounter: 0,
@@ -201,7 +205,7 @@
     dom.send.disabled = empty || !connected(); // while a reply is written, Send queues (below)
     dom.stop.hidden = !state.busy;
     dom.stop.disabled = !connected();
-    if (dom.record) dom.record.disabled = !voice.recording && (state.busy || !connected() || voice.starting);
+    page.voice.updateControls();
   }
 
   function setBusy(busy) {
@@ -227,7 +231,7 @@
   function sendText(text) {
     const clientId = newClientId();
     const frame = { type: "message.send", client_id: clientId, text: text, conversation_id: state.conversationId || null };
-    Object.assign(frame, chosenParticipants(), speakChoice());
+    Object.assign(frame, chosenParticipants(), page.voice.speakChoice());
     const item = renderMessage("user", null, "sending");
     item.body.textContent = text;
     state.pending.set(clientId, { el: item.el, frame: frame });
@@ -282,7 +286,7 @@
     article.appendChild(el("div", { class: "message-author" }, ROLE_NAMES[role]));
     const body = el("div", { class: "message-body" });
     article.appendChild(body);
-    addMessageCopy(article);
+    page.copy.addMessageCopy(article);
     append(article);
     return { el: article, body: body };
   }
@@ -330,7 +334,7 @@
     item.text = frame.text;
     item.body.textContent = frame.text;
     setStatus(item, "complete");
-    showAudio(item, frame.audio_url, "Your recording", false);
+    page.voice.showAudio(item, frame.audio_url, "Your recording", false);
     noteFinal(frame.seq);
   }
 
@@ -388,7 +392,7 @@
     item.resyncing = false;
     if (frame.html) {
       item.body.innerHTML = frame.html; // sanitized on the server (chat/rendering.py)
-      decorateCodeBlocks(item.body);
+      page.copy.decorateCodeBlocks(item.body);
     } else {
       item.body.textContent = item.text;
     }
@@ -399,7 +403,7 @@
     setFootnote(item, "message-error", frame.status === "failed" ? "Reply failed: " + (frame.error || "unknown error") : "");
     setFootnote(item, "message-note", frame.status === "stopped" ? "Stopped" : "");
     setAskAgain(item, frame.status === "failed" ? frame.seq : null);
-    showAudio(item, frame.audio_url, "Reply read aloud", false);
+    page.voice.showAudio(item, frame.audio_url, "Reply read aloud", false);
     noteFinal(frame.seq);
     keepScrolled(stick);
   }
@@ -479,201 +483,17 @@
     dom.participants.hidden = false;
   }
 
-  // --- copy buttons and code blocks ----------------------------------------------------------
-  // Labels are drawn from data-label by CSS, so a message's text (what a person reads and copies) stays its own.
-
-  const COPIED_MS = 2000;
-
-  function copyButton(name, getText) {
-    const button = el("button", { type: "button", class: "copy-button", "aria-label": name, "data-label": "Copy" });
-    button.addEventListener("click", () => copyToClipboard(button, name, getText()));
-    return button;
-  }
-
-  function copyToClipboard(button, name, text) {
-    if (!navigator.clipboard) return;
-    navigator.clipboard.writeText(text).then(
-      () => flashLabel(button, name, "Copied"),
-      () => flashLabel(button, name, "Copy failed")
-    );
-  }
-
-  function flashLabel(button, name, label) {
-    button.dataset.label = label;
-    button.setAttribute("aria-label", label);
-    window.clearTimeout(button.flashTimer);
-    button.flashTimer = window.setTimeout(() => {
-      button.dataset.label = "Copy";
-      button.setAttribute("aria-label", name);
-    }, COPIED_MS);
-  }
-
-  // The message's own text: the markdown of a reply, the words of a person's message.
-  function addMessageCopy(article) {
-    const actions = el("div", { class: "message-actions" });
-    actions.appendChild(copyButton("Copy message", () => {
-      const item = article.dataset.seq ? state.items.get(Number(article.dataset.seq)) : null;
-      return item ? item.text : article.querySelector(".message-body").textContent;
-    }));
-    article.appendChild(actions);
-  }
-
-  // Each highlighted block (chat/rendering.py) gets a header: its language and a copy button.
-  function decorateCodeBlocks(body) {
-    body.querySelectorAll("pre > code").forEach((code) => {
-      const pre = code.parentNode;
-      const language = Array.from(code.classList).find((name) => name.startsWith("language-"));
-      const label = language ? language.slice("language-".length) : "text";
-      const block = el("div", { class: "code-block", role: "group", "aria-label": label + " code" });
-      const header = el("div", { class: "code-header" });
-      header.appendChild(el("span", { class: "code-language" }, label));
-      header.appendChild(copyButton("Copy code", () => code.textContent));
-      pre.parentNode.insertBefore(block, pre);
-      block.appendChild(header);
-      block.appendChild(pre);
-    });
-  }
-
-  // --- tool cards ----------------------------------------------------------------------------
-
-  function renderCard(frame) {
-    const card = el("article", { class: "tool-card", "data-testid": "tool-card", "data-seq": String(frame.seq), "data-state": "running" });
-    card.setAttribute("aria-label", "Tool call " + (frame.title || frame.name));
-    const bodyId = "tool-body-" + frame.seq;
-    const toggle = el("button", { type: "button", class: "tool-toggle", "aria-expanded": "true", "aria-controls": bodyId });
-    toggle.appendChild(el("span", { class: "tool-name" }, frame.title || frame.name));
-    toggle.appendChild(el("span", { class: "tool-server" }, frame.server));
-    toggle.appendChild(el("span", { class: "tool-state" }, "running"));
-    toggle.addEventListener("click", () => toggleCard(card, toggle));
-    const body = el("div", { class: "tool-body", id: bodyId });
-    body.appendChild(el("code", { class: "tool-qualified-name" }, frame.name));
-    body.appendChild(el("h3", { class: "tool-heading" }, "Arguments"));
-    body.appendChild(el("pre", { class: "tool-arguments" }, JSON.stringify(frame.arguments || {}, null, 2)));
-    card.appendChild(toggle);
-    card.appendChild(body);
-    append(card);
-    state.items.set(frame.seq, { el: card, role: "tool", text: "" });
-    state.cards.set(frame.seq, card);
-    return card;
-  }
-
-  function toggleCard(card, toggle) {
-    const open = toggle.getAttribute("aria-expanded") !== "true";
-    toggle.setAttribute("aria-expanded", String(open));
-    card.querySelector(".tool-body").hidden = !open;
-  }
-
-  function cardFor(frame) {
-    return state.cards.get(frame.seq) || renderCard(frame);
-  }
-
-  function setCardState(card, stateName, label) {
-    card.dataset.state = stateName;
-    card.querySelector(".tool-state").textContent = label;
-  }
-
-  // How long the call took, beside its state: "85 ms", "2.4 s".
-  function setCardDuration(card, ms) {
-    let span = card.querySelector(".tool-duration");
-    if (typeof ms !== "number") {
-      if (span) span.remove();
-      return;
-    }
-    if (!span) {
-      span = el("span", { class: "tool-duration" });
-      card.querySelector(".tool-state").before(span);
-    }
-    span.textContent = ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(ms < 10000 ? 1 : 0) + " s";
-    span.setAttribute("title", "Duration of the call");
-  }
-
-  function onToolStarted(frame) {
-    setCardState(cardFor(frame), "running", "running");
-    setBusy(true);
-  }
-
-  function onConfirmationRequested(frame) {
-    const card = cardFor(frame);
-    setCardState(card, "confirming", "waiting for your approval");
-    let box = card.querySelector(".tool-confirm");
-    if (box) box.remove();
-    box = el("div", { class: "tool-confirm", role: "group", "aria-label": "Allow " + frame.name + "?" });
-    box.appendChild(el("p", {}, "Allow this tool to run?"));
-    const allow = el("button", { type: "button", class: "button button-primary" }, "Allow");
-    const deny = el("button", { type: "button", class: "button button-quiet" }, "Deny");
-    allow.addEventListener("click", () => answerConfirmation(frame, true, box));
-    deny.addEventListener("click", () => answerConfirmation(frame, false, box));
-    box.appendChild(allow);
-    box.appendChild(deny);
-    card.querySelector(".tool-body").appendChild(box);
-  }
-
-  function answerConfirmation(frame, allow, box) {
-    const sent = sendFrame({ type: "tool.confirm", conversation_id: frame.conversation_id, call_id: frame.call_id, allow: allow });
-    if (sent) box.querySelectorAll("button").forEach((button) => (button.disabled = true));
-  }
-
-  function onToolFinished(frame) {
-    const stick = nearBottom();
-    const card = cardFor(frame);
-    const confirm = card.querySelector(".tool-confirm");
-    if (confirm) confirm.remove();
-    const label = frame.is_error ? (frame.kind && frame.kind !== "error" ? "error: " + frame.kind : "error") : "done";
-    setCardState(card, frame.is_error ? "error" : "done", label);
-    setCardDuration(card, frame.duration_ms);
-    let result = card.querySelector(".tool-result");
-    if (!result) {
-      card.querySelector(".tool-body").appendChild(el("h3", { class: "tool-heading" }, frame.is_error ? "Error" : "Result"));
-      result = el("pre", { class: "tool-result" });
-      card.querySelector(".tool-body").appendChild(result);
-    }
-    showResult(card, result, frame.result || "");
-    noteFinal(frame.seq);
-    keepScrolled(stick);
-  }
-
-  // A long result shows its start and says how much more there is; "Show all" opens the rest (it is all stored).
-  const CARD_RESULT_CHARS = 2000;
-
-  function showResult(card, result, text) {
-    const old = card.querySelector(".tool-more");
-    if (old) old.remove();
-    if (text.length <= CARD_RESULT_CHARS) {
-      result.textContent = text;
-      return;
-    }
-    result.textContent = text.slice(0, CARD_RESULT_CHARS);
-    const more = el("p", { class: "tool-more" });
-    const hidden = text.length - CARD_RESULT_CHARS;
-    more.appendChild(el("span", {}, "… (" + hidden.toLocaleString("en") + " characters more)"));
-    const button = el("button", { type: "button", class: "button button-quiet" }, "Show all");
-    button.addEventListener("click", () => {
-      result.textContent = text;
-      more.remove();
-    });
-    more.appendChild(button);
-    result.after(more);
-  }
-
   // --- conversations -------------------------------------------------------------------------
 
   function conversationUrl(id) {
     return config.conversationUrl.replace("/0/", "/" + id + "/");
   }
 
-  function markCurrent(link) {
-    dom.conversations.querySelectorAll("a[aria-current]").forEach((a) => a.removeAttribute("aria-current"));
-    if (link) link.setAttribute("aria-current", "page");
-  }
-
   function onConversationCreated(frame) {
-    if (sidebarItem(frame.conversation_id)) return; // told twice
+    if (page.sidebar.has(frame.conversation_id)) return; // told twice
     state.conversationId = frame.conversation_id;
     window.history.replaceState(null, "", conversationUrl(frame.conversation_id));
-    const li = newSidebarItem(frame.conversation_id, frame.title, new Date().toISOString(), true);
-    dom.conversations.prepend(li);
-    groupByDay();
-    markCurrent(li.querySelector("a"));
+    page.sidebar.addCurrent(frame.conversation_id, frame.title);
     if (frame.title) document.title = frame.title + " · Chat";
     if (dom.picker) dom.picker.hidden = true; // participants are chosen when a conversation starts
     showParticipants(frame.participants);
@@ -749,7 +569,7 @@
   // --- errors --------------------------------------------------------------------------------
 
   function onError(frame) {
-    if (voice.recording && frame.client_id === voice.recording.clientId) cancelRecording(); // refused: it said why
+    page.voice.refused(frame); // a recording refused: it said why
     const pending = frame.client_id ? state.pending.get(frame.client_id) : null;
     if (pending) {
       state.pending.delete(frame.client_id);
@@ -766,514 +586,6 @@
     showNotice(frame.message);
   }
 
-  // --- sidebar: rename, delete, search, day groups, replies being written ------------------------
-  // Renames, deletions and replies being written reach every tab of the person (docs/protocol.md
-  // "The sidebar"); a tab showing a deleted conversation leaves it for the new-chat page.
-
-  const NOTICE_KEY = "chat-notice";
-  const SEARCH_DELAY_MS = 200;
-  const search = { input: null, results: null, empty: null, timer: null, counter: 0 };
-
-  function sidebarItem(id) {
-    return dom.conversations.querySelector('li.conversation-item[data-conversation-id="' + Number(id) + '"]');
-  }
-
-  function newSidebarItem(id, title, updatedAt, writing) {
-    const li = el("li", { class: "conversation-item", "data-conversation-id": String(id), "data-updated-at": updatedAt });
-    li.appendChild(el("a", { href: conversationUrl(id), "data-conversation-id": String(id) }));
-    li.appendChild(el("span", { class: "conversation-writing", title: "A reply is being written" }, "writing…"));
-    const actions = el("span", { class: "conversation-actions" });
-    actions.appendChild(el("button", { type: "button", class: "conversation-action", "data-action": "rename" }, "Rename"));
-    actions.appendChild(el("button", { type: "button", class: "conversation-action", "data-action": "delete" }, "Delete"));
-    li.appendChild(actions);
-    setItemTitle(li, title);
-    setWriting(li, writing);
-    return li;
-  }
-
-  function setItemTitle(li, title) {
-    const name = title || "Untitled";
-    li.querySelector("a").textContent = name;
-    li.querySelector('[data-action="rename"]').setAttribute("aria-label", "Rename " + name);
-    li.querySelector('[data-action="delete"]').setAttribute("aria-label", "Delete " + name);
-  }
-
-  function setWriting(li, writing) {
-    li.toggleAttribute("data-writing", Boolean(writing));
-    li.querySelector(".conversation-writing").hidden = !writing;
-  }
-
-  function onSidebarClick(event) {
-    const button = event.target.closest("button[data-action]");
-    const li = button ? button.closest("li.conversation-item") : null;
-    if (!li) return;
-    if (button.dataset.action === "rename") startRename(li);
-    if (button.dataset.action === "delete") askDelete(li);
-  }
-
-  // Rename in place: Enter saves, Escape (or leaving the field) cancels.
-  function startRename(li) {
-    if (li.querySelector(".rename-input")) return;
-    const link = li.querySelector("a");
-    const input = el("input", { type: "text", class: "rename-input", maxlength: "200", "aria-label": "New title" });
-    input.value = link.textContent;
-    link.hidden = true;
-    li.querySelector(".conversation-actions").hidden = true;
-    link.after(input);
-    input.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" || event.key === "Escape") {
-        event.preventDefault();
-        finishRename(li, input, event.key === "Enter");
-      }
-    });
-    input.addEventListener("blur", () => finishRename(li, input, false));
-    input.focus();
-    input.select();
-  }
-
-  function finishRename(li, input, save) {
-    if (input.dataset.done) return;
-    input.dataset.done = "1";
-    const link = li.querySelector("a");
-    const title = input.value.trim().replace(/\s+/g, " ");
-    input.remove();
-    link.hidden = false;
-    li.querySelector(".conversation-actions").hidden = false;
-    li.querySelector('[data-action="rename"]').focus();
-    if (!save || !title || title === link.textContent) return;
-    if (sendFrame({ type: "conversation.rename", conversation_id: Number(li.dataset.conversationId), title: title })) {
-      setItemTitle(li, title);
-    } else {
-      showNotice("Not connected: the title was not changed.");
-    }
-  }
-
-  // Delete after an inline "Delete? Yes / No" (no window.confirm: it blocks the page and every tab's socket).
-  function askDelete(li) {
-    if (li.querySelector(".delete-confirm")) return;
-    const actions = li.querySelector(".conversation-actions");
-    const name = li.querySelector("a").textContent;
-    const box = el("span", { class: "delete-confirm", role: "group", "aria-label": "Delete " + name + "?" });
-    box.appendChild(el("span", {}, "Delete?"));
-    const yes = el("button", { type: "button", class: "button button-danger" }, "Yes");
-    const no = el("button", { type: "button", class: "button button-quiet" }, "No");
-    box.appendChild(yes);
-    box.appendChild(no);
-    const close = () => {
-      box.remove();
-      actions.hidden = false;
-      li.querySelector('[data-action="delete"]').focus();
-    };
-    yes.addEventListener("click", () => {
-      close();
-      if (!sendFrame({ type: "conversation.delete", conversation_id: Number(li.dataset.conversationId) })) {
-        showNotice("Not connected: nothing was deleted.");
-      }
-    });
-    no.addEventListener("click", close);
-    box.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") close();
-    });
-    actions.hidden = true;
-    li.appendChild(box);
-    no.focus();
-  }
-
-  function onConversationRenamed(frame) {
-    const li = sidebarItem(frame.conversation_id);
-    if (li) {
-      setItemTitle(li, frame.title);
-      if (frame.updated_at) li.dataset.updatedAt = frame.updated_at;
-      groupByDay();
-    }
-    if (frame.conversation_id === state.conversationId) document.title = (frame.title || "Conversation") + " · Chat";
-  }
-
-  function onConversationDeleted(frame) {
-    const li = sidebarItem(frame.conversation_id);
-    if (li) li.remove();
-    groupByDay();
-    if (frame.conversation_id !== state.conversationId) return;
-    window.sessionStorage.setItem(NOTICE_KEY, "This conversation was deleted.");
-    state.leaving = true;
-    window.location.assign(document.querySelector(".new-chat").getAttribute("href"));
-  }
-
-  function onConversationWriting(frame) {
-    const li = sidebarItem(frame.conversation_id);
-    if (li) setWriting(li, frame.writing);
-  }
-
-  // A notice carried over a navigation (the conversation this tab showed was deleted).
-  function takeCarriedNotice() {
-    const notice = window.sessionStorage.getItem(NOTICE_KEY);
-    if (notice) {
-      window.sessionStorage.removeItem(NOTICE_KEY);
-      state.closeNotice = notice; // shown once connected, like a close notice
-      showNotice(notice);
-    }
-  }
-
-  // Headings by the day of each conversation's last change, in this browser's time zone.
-  function dayGroup(date, now) {
-    const today = new Date(now.getFullYear(), now.getMonth(), now.getDate());
-    const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
-    const weekAgo = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 7);
-    if (date >= today) return "Today";
-    if (date >= yesterday) return "Yesterday";
-    if (date >= weekAgo) return "Previous 7 days";
-    return "Older";
-  }
-
-  function groupByDay() {
-    dom.conversations.querySelectorAll("li.conversation-day").forEach((heading) => heading.remove());
-    const items = Array.from(dom.conversations.querySelectorAll("li.conversation-item"));
-    const when = (li) => Date.parse(li.dataset.updatedAt) || 0;
-    items.sort((a, b) => when(b) - when(a) || Number(b.dataset.conversationId) - Number(a.dataset.conversationId));
-    const now = new Date();
-    let current = null;
-    items.forEach((li) => {
-      const group = dayGroup(new Date(when(li)), now);
-      if (group !== current) {
-        const heading = el("li", { class: "conversation-day" }); // a plain item: a list may hold only <li> (axe "list")
-        heading.appendChild(el("h3", {}, group));
-        dom.conversations.appendChild(heading);
-        current = group;
-      }
-      dom.conversations.appendChild(li);
-    });
-    dom.conversationsEmpty.hidden = items.length > 0;
-  }
-
-  // Search: results replace the list while a query is typed; Escape clears. Text is marked with DOM calls only.
-  function onSearchInput() {
-    window.clearTimeout(search.timer);
-    const query = search.input.value.trim();
-    if (!query) {
-      showSearchResults(null);
-      return;
-    }
-    search.timer = window.setTimeout(() => runSearch(query), SEARCH_DELAY_MS);
-  }
-
-  function runSearch(query) {
-    search.counter += 1;
-    const asked = search.counter;
-    const url = search.input.dataset.searchUrl + "?q=" + encodeURIComponent(query);
-    window
-      .fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then((response) => (response.ok ? response.json() : Promise.reject(new Error(String(response.status)))))
-      .then((page) => {
-        if (asked === search.counter && search.input.value.trim() === query) showSearchResults(page.items, query);
-      })
-      .catch(() => {
-        if (asked === search.counter) showSearchMessage("Search failed; try again.");
-      });
-  }
-
-  function showSearchMessage(text) {
-    search.empty.textContent = text;
-    search.empty.hidden = !text;
-  }
-
-  function showSearchResults(items, query) {
-    const searching = items !== null;
-    search.results.hidden = !searching;
-    dom.conversations.hidden = searching;
-    document.getElementById("conversations-title").hidden = searching;
-    dom.conversationsEmpty.hidden = searching || dom.conversations.querySelector("li.conversation-item") !== null;
-    search.results.replaceChildren();
-    showSearchMessage(searching && items.length === 0 ? "Nothing found." : "");
-    if (!searching) return;
-    items.forEach((item) => {
-      const li = el("li", { class: "search-result", "data-conversation-id": String(item.id) });
-      const link = el("a", { href: conversationUrl(item.id) });
-      link.appendChild(marked(item.title || "Untitled", query));
-      li.appendChild(link);
-      if (item.snippet) {
-        const snippet = el("p", { class: "search-result-snippet" });
-        snippet.appendChild(marked(item.snippet, query));
-        li.appendChild(snippet);
-      }
-      search.results.appendChild(li);
-    });
-  }
-
-  function clearSearch() {
-    window.clearTimeout(search.timer);
-    search.counter += 1;
-    search.input.value = "";
-    showSearchResults(null);
-  }
-
-  // The text with every occurrence of the query's words (any case) inside <mark>, as DOM nodes.
-  function marked(text, query) {
-    const fragment = document.createDocumentFragment();
-    const words = query.split(/\s+/).filter(Boolean).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-    if (words.length === 0) {
-      fragment.appendChild(document.createTextNode(text));
-      return fragment;
-    }
-    const pattern = new RegExp(words.sort((a, b) => b.length - a.length).join("|"), "gi");
-    let last = 0;
-    for (const match of text.matchAll(pattern)) {
-      if (match.index > last) fragment.appendChild(document.createTextNode(text.slice(last, match.index)));
-      fragment.appendChild(el("mark", {}, match[0]));
-      last = match.index + match[0].length;
-    }
-    if (last < text.length) fragment.appendChild(document.createTextNode(text.slice(last)));
-    return fragment;
-  }
-
-  function setUpSidebar() {
-    search.input = document.getElementById("conversation-search");
-    search.results = document.getElementById("search-results");
-    search.empty = document.getElementById("search-empty");
-    dom.conversations.addEventListener("click", onSidebarClick);
-    search.input.addEventListener("input", onSearchInput);
-    search.input.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") {
-        event.preventDefault();
-        clearSearch();
-      }
-    });
-    groupByDay();
-    takeCarriedNotice();
-  }
-
-  // The conversation this tab follows gets no conversation.writing: its own frames say when a reply is written.
-  function markFollowedWriting(frame) {
-    if (frame.type !== "assistant.started" && frame.type !== "turn.finished") return;
-    const li = state.conversationId ? sidebarItem(state.conversationId) : null;
-    if (li) setWriting(li, frame.type === "assistant.started");
-  }
-
-  const SIDEBAR_HANDLERS = {
-    "conversation.renamed": onConversationRenamed,
-    "conversation.deleted": onConversationDeleted,
-    "conversation.writing": onConversationWriting,
-  };
-
-  // --- the phone sidebar -------------------------------------------------------------------
-  // On a narrow screen the sidebar is closed behind a "Conversations" button (chat.css hides the
-  // button elsewhere). Opening moves focus into it; Escape closes it and gives focus back to the button.
-
-  function sidebarToggle() {
-    const toggle = document.getElementById("sidebar-toggle");
-    return toggle && toggle.offsetParent !== null ? toggle : null;
-  }
-
-  function setSidebarOpen(open, focusToggle) {
-    const toggle = document.getElementById("sidebar-toggle");
-    toggle.setAttribute("aria-expanded", String(open));
-    document.querySelector(".app").classList.toggle("sidebar-open", open);
-    if (open) document.querySelector("#sidebar .new-chat").focus();
-    else if (focusToggle) toggle.focus();
-  }
-
-  function onSidebarEscape(event) {
-    const toggle = sidebarToggle();
-    if (event.key !== "Escape" || !toggle || toggle.getAttribute("aria-expanded") !== "true") return;
-    const target = event.target;
-    // Escape first cancels a rename, a delete question or a search typed in the sidebar.
-    if (target.closest(".rename-input, .delete-confirm") || (target.id === "conversation-search" && target.value)) return;
-    setSidebarOpen(false, true);
-  }
-
-  function setUpSidebarToggle() {
-    const toggle = document.getElementById("sidebar-toggle");
-    if (!toggle) return;
-    toggle.addEventListener("click", () => setSidebarOpen(toggle.getAttribute("aria-expanded") !== "true", false));
-    document.addEventListener("keydown", onSidebarEscape, true);
-  }
-
-  // --- screen-reader announcements ----------------------------------------------------------
-  // The message log is not a live region (it would read every token). Instead: one polite
-  // announcement when a reply starts, one when its turn ends, and a failure said assertively.
-  // Each speaker is announced once per turn, so a tool round does not start the reply again.
-
-  const announced = { speaker: null };
-
-  function announce(politeness, text) {
-    const region = document.getElementById("announce-" + politeness);
-    if (region) region.textContent = text;
-  }
-
-  function announceFor(frame) {
-    if (frame.type === "assistant.started") {
-      const name = frame.participant ? frame.participant.name : ROLE_NAMES.assistant;
-      if (announced.speaker !== name) announce("polite", name + " is replying…");
-      announced.speaker = name;
-    } else if (frame.type === "turn.finished") {
-      if (announced.speaker === null && !state.busy) return; // an old turn this tab did not see start
-      announced.speaker = null;
-      if (frame.status === "failed") announce("assertive", "Reply failed: " + (frame.error || "unknown error"));
-      else announce("polite", frame.status === "stopped" ? "Reply stopped." : "Reply complete.");
-    }
-  }
-
-  // --- voice messages -----------------------------------------------------------------------
-  // Press Record: the microphone is captured by an AudioWorklet as 16 kHz mono 16-bit PCM and streamed
-  // in ~100 ms binary frames between audio.start and audio.end (docs/protocol.md "Voice messages").
-  // Press again to send, Escape or Cancel to drop it. The transcript comes back as message.created.
-
-  const voice = { recording: null, starting: false };
-  const SPEAK_KEY = "chat-speak-replies";
-
-  function speakChoice() {
-    return dom.speak && dom.speak.checked && !dom.speak.disabled ? { speak: true } : {};
-  }
-
-  function microphoneProblem(err) {
-    const name = err && err.name;
-    if (name === "NotAllowedError" || name === "SecurityError") {
-      return "Microphone access was refused. Allow the microphone for this site to send voice messages.";
-    }
-    if (name === "NotFoundError" || name === "OverconstrainedError") return "No microphone was found. Connect one to send voice messages.";
-    if (name === "NotReadableError") return "The microphone could not be used: another program may be using it.";
-    return "The microphone could not be started" + (err && err.message ? ": " + err.message : ".");
-  }
-
-  async function startRecording() {
-    if (voice.recording || voice.starting || state.busy || !connected()) return;
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.AudioWorkletNode) {
-      showNotice("This browser cannot record audio here (it needs a secure page and AudioWorklet).");
-      return;
-    }
-    voice.starting = true;
-    updateControls();
-    let stream = null;
-    let context = null;
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
-      context = new AudioContext({ sampleRate: config.voice.sampleRate });
-      await context.audioWorklet.addModule(config.voice.workletUrl);
-    } catch (err) {
-      voice.starting = false;
-      if (stream) stream.getTracks().forEach((track) => track.stop());
-      if (context) context.close();
-      showNotice(microphoneProblem(err));
-      updateControls();
-      return;
-    }
-    voice.starting = false;
-    if (!connected()) {
-      stream.getTracks().forEach((track) => track.stop());
-      context.close();
-      updateControls();
-      return;
-    }
-    const node = new AudioWorkletNode(context, "pcm-recorder");
-    const recording = { clientId: newClientId(), stream: stream, context: context, node: node, began: performance.now(), timer: null, onLast: null };
-    node.port.onmessage = (event) => onRecorded(recording, event.data);
-    context.createMediaStreamSource(stream).connect(node);
-    node.connect(context.destination); // pulled by the graph; it outputs silence
-    const frame = { type: "audio.start", client_id: recording.clientId, format: "pcm_s16le", sample_rate: context.sampleRate, conversation_id: state.conversationId || null };
-    Object.assign(frame, chosenParticipants(), speakChoice());
-    delete frame.rounds;
-    voice.recording = recording;
-    sendFrame(frame);
-    showNotice("");
-    recording.timer = window.setInterval(() => tickRecording(recording), 200);
-    tickRecording(recording);
-    dom.recording.hidden = false;
-    dom.record.textContent = "Send recording";
-    dom.record.setAttribute("aria-pressed", "true");
-    updateControls();
-  }
-
-  function tickRecording(recording) {
-    const seconds = Math.floor((performance.now() - recording.began) / 1000);
-    dom.recordingTime.textContent = Math.floor(seconds / 60) + ":" + String(seconds % 60).padStart(2, "0");
-    if (seconds >= config.voice.maxSeconds) finishRecording(); // the server's limit: send what there is
-  }
-
-  function onRecorded(recording, data) {
-    if (voice.recording !== recording && !recording.onLast) return;
-    if (data.pcm.byteLength && state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(data.pcm);
-    dom.recordingLevel.value = data.level;
-    if (data.last && recording.onLast) recording.onLast();
-  }
-
-  // Press again: the worklet hands over its last samples, then audio.end; the transcript shows as the message.
-  function finishRecording() {
-    const recording = voice.recording;
-    if (!recording || recording.onLast) return;
-    recording.onLast = () => {
-      releaseMicrophone(recording);
-      if (!sendFrame({ type: "audio.end", client_id: recording.clientId })) {
-        showNotice("Not connected: the recording was not sent.");
-        return;
-      }
-      const item = renderMessage("user", null, "sending");
-      item.body.textContent = "Transcribing…";
-      state.pending.set(recording.clientId, { el: item.el, frame: null });
-      setBusy(true);
-    };
-    recording.node.port.postMessage("flush");
-  }
-
-  // Escape or Cancel: nothing is sent, and the server drops what it has of it.
-  function cancelRecording() {
-    const recording = voice.recording;
-    if (!recording) return;
-    sendFrame({ type: "audio.cancel", client_id: recording.clientId });
-    releaseMicrophone(recording);
-  }
-
-  function releaseMicrophone(recording) {
-    if (voice.recording === recording) voice.recording = null;
-    window.clearInterval(recording.timer);
-    recording.stream.getTracks().forEach((track) => track.stop());
-    recording.node.port.onmessage = null;
-    recording.context.close();
-    dom.recording.hidden = true;
-    dom.recordingLevel.value = 0;
-    dom.record.textContent = "Record";
-    dom.record.setAttribute("aria-pressed", "false");
-    updateControls();
-  }
-
-  // A reply read aloud (or why it could not be): a player under it, playing at once.
-  function onAssistantAudio(frame) {
-    const item = state.items.get(frame.seq);
-    if (!item) return;
-    if (frame.audio_url) {
-      const player = showAudio(item, frame.audio_url, "Reply read aloud", true);
-      if (player) player.play().catch(() => {}); // a browser may refuse autoplay: the control stays
-    } else {
-      setFootnote(item, "message-note", frame.error || "The reply could not be read aloud.");
-    }
-  }
-
-  function showAudio(item, url, label, fresh) {
-    if (!url) return null;
-    let player = item.el.querySelector("audio.message-audio");
-    if (player && player.getAttribute("src") === url) return fresh ? player : null;
-    if (!player) {
-      player = el("audio", { class: "message-audio", controls: "", preload: "metadata", "aria-label": label });
-      item.el.querySelector(".message-body").after(player);
-    }
-    player.setAttribute("src", url);
-    return player;
-  }
-
-  function setUpVoice() {
-    if (!dom.record) return;
-    dom.record.addEventListener("click", () => (voice.recording ? finishRecording() : startRecording()));
-    dom.recordingCancel.addEventListener("click", cancelRecording);
-    document.addEventListener("keydown", (event) => {
-      if (event.key === "Escape" && voice.recording) {
-        event.preventDefault();
-        cancelRecording();
-      }
-    });
-    if (dom.speak && !dom.speak.disabled) {
-      dom.speak.checked = window.localStorage.getItem(SPEAK_KEY) === "on";
-      dom.speak.addEventListener("change", () => window.localStorage.setItem(SPEAK_KEY, dom.speak.checked ? "on" : "off"));
-    }
-  }
-
   // --- dispatch ------------------------------------------------------------------------------
 
   const HANDLERS = {
@@ -1283,15 +595,13 @@
     "assistant.started": onAssistantStarted,
     "assistant.delta": onAssistantDelta,
     "assistant.completed": onAssistantCompleted,
-    "tool.started": onToolStarted,
-    "tool.confirmation_requested": onConfirmationRequested,
-    "tool.finished": onToolFinished,
     "turn.finished": onTurnFinished,
-    "assistant.audio": onAssistantAudio,
     "participant.typing": onParticipantTyping,
     "history.page": onHistoryPage,
     error: onError,
     pong: function () {},
+    ...page.toolCards.handlers,
+    ...page.voice.handlers,
   };
 
   function onFrame(data) {
@@ -1303,13 +613,13 @@
     }
     const forOtherConversation =
       frame.conversation_id && state.conversationId && frame.conversation_id !== state.conversationId && frame.type !== "error";
-    if (SIDEBAR_HANDLERS[frame.type]) {
-      SIDEBAR_HANDLERS[frame.type](frame); // news of any of the person's conversations
+    if (page.sidebar.handlers[frame.type]) {
+      page.sidebar.handlers[frame.type](frame); // news of any of the person's conversations
       return;
     }
     if (forOtherConversation) return;
-    markFollowedWriting(frame);
-    announceFor(frame);
+    page.sidebar.followFrame(frame);
+    page.announcements.frame(frame);
     const handler = HANDLERS[frame.type];
     if (handler) handler(frame);
     // Other parts of the page (documents.js) follow this conversation's frames too.
@@ -1345,19 +655,59 @@
       state.socket = null;
       if (socket) socket.close(1000);
     });
-    setUpSidebar();
-    setUpSidebarToggle();
-    setUpVoice();
+    page.sidebar.setUp();
+    page.voice.setUp();
     connect();
     dom.input.focus();
   }
 
-  // What other scripts of the page may ask (documents.js).
-  window.chatPage = {
+  function sendBinary(data) {
+    if (connected()) state.socket.send(data);
+  }
+
+  // A notice shown now and again once connected, like a close notice.
+  function keepNotice(text) {
+    state.closeNotice = text;
+    showNotice(text);
+  }
+
+  // This tab navigates away on purpose: a socket closing meanwhile is no sign of a logout.
+  function leave(url) {
+    state.leaving = true;
+    window.location.assign(url);
+  }
+
+  // What the page's other scripts may ask; nothing else of this file is reachable from outside.
+  Object.assign(page, {
+    // any script (documents.js too)
     conversationId: () => state.conversationId,
-    chosenParticipants: chosenParticipants,
+    chosenParticipants: chosenParticipants, // the personas (and rounds) chosen for a new conversation
     conversationUrl: conversationUrl,
-  };
+    // the connection
+    config: config, // the page's #chat-config
+    connected: connected,
+    sendFrame: sendFrame, // false when not connected
+    sendBinary: sendBinary, // audio, dropped when not connected
+    newClientId: newClientId,
+    busy: () => state.busy, // a reply is being written
+    setBusy: setBusy,
+    updateControls: updateControls,
+    // notices and leaving
+    showNotice: showNotice,
+    keepNotice: keepNotice,
+    leave: leave,
+    // the message log
+    el: el, // a new element with attributes and text
+    roleNames: ROLE_NAMES,
+    items: state.items, // seq -> {el, body, role, text}: messages and tool cards shown
+    pending: state.pending, // client id -> {el, frame}: sent, not yet acknowledged by message.created
+    renderMessage: renderMessage,
+    setFootnote: setFootnote,
+    append: append,
+    nearBottom: nearBottom,
+    keepScrolled: keepScrolled,
+    noteFinal: noteFinal,
+  });
 
   start();
 })();
