@@ -197,13 +197,16 @@ class Turn:
         except Exception:
             log.exception("Turn in conversation %s could not store its last message", self.conversation_id)
         self.forget()
+        # Clean-up is bounded: a database or Redis call that stalls (a socket timeout is 30 s) must not
+        # hold back `turn.finished`. A lease left behind expires; a stale desk membership is ignored.
+        bound = settings.CHAT_SHUTDOWN_SECONDS
         with contextlib.suppress(Exception):
-            await database_sync_to_async(services.turn_lease_release)(
+            await asyncio.wait_for(database_sync_to_async(services.turn_lease_release)(
                 conversation_id=self.conversation_id, token=self.token
-            )
+            ), bound)
         if self._desk is not None:
             with contextlib.suppress(Exception):
-                await self._desk.leave(self.conversation_id)
+                await asyncio.wait_for(self._desk.leave(self.conversation_id), bound)
         status, error = self.outcome()
         log.info("Turn finished: %s", status)
         rounds.meter.finished(status)
