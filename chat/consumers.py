@@ -29,7 +29,6 @@ from chat import (
     turns,
     voice,
 )
-from chat.documents.changes import documents_frame
 from chat.protocol import ClientError, ErrorCode
 from chat.services import Outcome
 from chat.socket_gone import SOCKET_GONE
@@ -231,9 +230,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # The client says what it holds (last_seq): the replay sends the rest, whatever this socket sent before.
         self.delivery = follow.Delivery()
         page = await follow.open_page(conversation, frame.last_seq)
-        participants = await database_sync_to_async(selectors.participants_brief)(conversation_id=conversation.pk)
-        documents = await database_sync_to_async(documents_frame)(conversation.pk)
-        await self._send(page.opened(conversation, frame.last_seq, participants, documents))
+        await self._send(await page.opened(conversation, frame.last_seq))
         for replayed in await page.frames():
             await self.chat_frame({"frame": replayed}, replayed=True)
         if page.streaming:  # the turn sends its unsaved text and any confirmation it waits for

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from chat import frames, selectors, turns
+from chat.documents.changes import documents_frame
 from chat.models import Conversation, Message
 
 FINAL = frozenset({"message.created", "assistant.completed", "tool.finished"})
@@ -31,23 +32,25 @@ class Page:
     has_earlier: bool
     streaming: bool
 
-    def opened(
-        self, conversation: Conversation, last_seq: int, participants: list[dict[str, Any]],
-        documents: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """The `conversation.opened` frame that precedes this page's replay; with the conversation's documents
-        and mode (the fields of a `conversation.documents` frame) when given."""
-        extra = {k: documents[k] for k in ("document_mode", "documents", "quote_cut")} if documents else {}
-        return {**extra,
+    async def opened(self, conversation: Conversation, last_seq: int) -> dict[str, Any]:
+        """The `conversation.opened` frame that precedes this page's replay: with the participants, and the
+        documents and mode (the fields of a `conversation.documents` frame), read in one trip to the database."""
+        participants, documents = await database_sync_to_async(_details)(conversation.pk)
+        return {
             "type": "conversation.opened", "conversation_id": conversation.pk, "title": conversation.title,
             "last_seq": self.messages[-1].seq if self.messages else last_seq, "streaming": self.streaming,
             "first_seq": self.messages[0].seq if self.messages else None, "has_earlier": self.has_earlier,
             "participants": participants,
+            **{key: documents[key] for key in ("document_mode", "documents", "quote_cut")},
         }
 
     async def frames(self) -> list[dict[str, Any]]:
         """The replay of this page (rendering is CPU work: off the loop)."""
         return await asyncio.to_thread(frames.replay_all, self.messages)
+
+
+def _details(conversation_id: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    return selectors.participants_brief(conversation_id=conversation_id), documents_frame(conversation_id)
 
 
 async def open_page(conversation: Conversation, last_seq: int) -> Page:

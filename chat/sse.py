@@ -15,12 +15,10 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
-from chat import follow, metrics, selectors, turns
-from chat.documents.changes import documents_frame
+from chat import follow, metrics, turns
 from chat.models import Conversation
 
 KEEP_ALIVE = b": keep-alive\n\n"
@@ -75,9 +73,7 @@ async def stream(conversation: Conversation, last_seq: int, held: dict[int, int]
     try:
         delivery = follow.Delivery(held)
         page = await follow.open_page(conversation, last_seq)
-        participants = await database_sync_to_async(selectors.participants_brief)(conversation_id=conversation.pk)
-        documents = await database_sync_to_async(documents_frame)(conversation.pk)
-        yield encode(page.opened(conversation, last_seq, participants, documents))
+        yield encode(await page.opened(conversation, last_seq))
         for replayed in await page.frames():
             frame, _ = delivery.admit(replayed, replayed=True)
             if frame is not None:

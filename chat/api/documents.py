@@ -6,6 +6,7 @@ then stored by chat/documents/services.py. Downloads go through here, never a pu
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -36,7 +37,7 @@ async def upload_document(user: Any, upload: UploadedFile) -> tuple[Document, bo
     limit = settings.DOCUMENTS_MAX_FILE_BYTES
     if upload.size is not None and upload.size > limit:
         raise Refused("too_large", f"The file is {upload.size / 1048576:.1f} MB; the limit is {limit / 1048576:.1f} MB.")
-    data = await database_sync_to_async(upload.read)()  # may come from a temporary file: a thread, not the loop
+    data = await asyncio.to_thread(upload.read)  # may come from a temporary file: not on the loop, not on the ORM's thread
     if len(data) > limit:
         raise Refused("too_large", f"The file is larger than the limit of {limit / 1048576:.1f} MB.")
     name = upload.name or "document"

@@ -50,20 +50,18 @@ def quote_cut(documents: list[Document]) -> bool:
 
 
 def _quoted(documents: list[Document]) -> str:
+    """The documents' text, page by page, until the budget is spent: only the passages that fit are read."""
     budget = settings.DOCUMENTS_QUOTE_BUDGET_CHARS
     total = sum(d.chars for d in documents)
     parts = [f"The person attached these documents. Answer from them when they help, and {CITE}."]
     left = budget
-    chunks = DocumentChunk.objects.filter(document__in=documents).order_by("document_id", "position")
-    by_document: dict[int, list[DocumentChunk]] = {}
-    for chunk in chunks.only("document_id", "page", "text"):
-        by_document.setdefault(chunk.document_id, []).append(chunk)
     for document in documents:
         if left <= 0:
             break
         lines = [f'<document name="{document.name}">']
         page: int | None = None
-        for chunk in by_document.get(document.pk, []):
+        passages = DocumentChunk.objects.filter(document=document).order_by("position").only("page", "text")
+        for chunk in passages.iterator(chunk_size=50):
             if left <= 0:
                 break
             if chunk.page is not None and chunk.page != page:

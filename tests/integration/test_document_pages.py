@@ -13,16 +13,14 @@ from chat.models import Document
 pytestmark = pytest.mark.django_db
 
 
-def uploaded(client: Client, name: str, data: bytes) -> int:
+def uploaded(owner, name: str, data: bytes) -> int:
     """Stored by the same service the API uses (the API's own tests are in test_upload_flow.py)."""
-    owner = client.session_user  # set by the fixtures below
     return services.document_create(owner=owner, name=name, data=data, extracted=extract(name, data, 10))[0].pk
 
 
 def logged_in(person) -> Client:
     client = Client()
     client.force_login(person)
-    client.session_user = person
     return client
 
 
@@ -36,10 +34,10 @@ def mallory(other_user) -> Client:
     return logged_in(other_user)
 
 
-def test_the_page_lists_only_the_persons_documents_and_what_they_take(alice, mallory, settings):
+def test_the_page_lists_only_the_persons_documents_and_what_they_take(alice, user, other_user, settings):
     settings.DOCUMENTS_MAX_TOTAL_BYTES = 10 * 1024
-    mine = uploaded(alice, "notes.txt", b"x" * 2048)
-    uploaded(mallory, "<b>theirs</b>.txt", b"secret")
+    mine = uploaded(user, "notes.txt", b"x" * 2048)
+    uploaded(other_user, "<b>theirs</b>.txt", b"secret")
     page = alice.get("/documents/")
     assert page.status_code == 200 and page["Cache-Control"].startswith("max-age=0")
     html = page.content.decode()
@@ -49,10 +47,10 @@ def test_the_page_lists_only_the_persons_documents_and_what_they_take(alice, mal
 
 
 def test_deleting_removes_the_document_and_its_file_and_another_persons_is_404(
-    alice, mallory, media_root, django_capture_on_commit_callbacks
+    alice, mallory, user, other_user, media_root, django_capture_on_commit_callbacks
 ):
-    mine = uploaded(alice, "notes.txt", b"mine")
-    theirs = uploaded(mallory, "theirs.txt", b"theirs")
+    mine = uploaded(user, "notes.txt", b"mine")
+    theirs = uploaded(other_user, "theirs.txt", b"theirs")
     assert mallory.post(f"/documents/{mine}/delete/").status_code == 404
     assert Document.objects.filter(pk=mine).exists()
     with django_capture_on_commit_callbacks(execute=True):  # the file goes once the deletion is committed
