@@ -69,7 +69,7 @@ test-e2e: venv browser
 
 # The integration suite again on PostgreSQL and Redis, as a scaled-out deployment runs.
 test-scaleout: venv
-	@if $(BIN)/python -m chat.testing.services_up "$(SCALEOUT_DATABASE_URL)" "$(SCALEOUT_REDIS_URL)"; then \
+	@if $(BIN)/python scripts/services_up.py "$(SCALEOUT_DATABASE_URL)" "$(SCALEOUT_REDIS_URL)"; then \
 		echo "Scale-out pass: PostgreSQL and Redis answer; running tests/integration against them"; \
 		DATABASE_URL="$(SCALEOUT_DATABASE_URL)" REDIS_URL="$(SCALEOUT_REDIS_URL)" $(BIN)/pytest tests/integration -q; \
 	else \
@@ -86,11 +86,11 @@ e2e-repeat: venv browser
 
 # A Chromium for the browser suite: CHROMIUM_PATH, Debian's /usr/bin/chromium, or Playwright's own.
 browser: venv
-	@$(BIN)/python -m chat.testing.browser_check || { \
+	@$(BIN)/python scripts/browser_check.py || { \
 		if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 			echo "Installing Debian's chromium and xvfb with apt-get"; \
 			apt-get install -y -q chromium xvfb >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium xvfb >/dev/null; }; \
-			$(BIN)/python -m chat.testing.browser_check; \
+			$(BIN)/python scripts/browser_check.py; \
 		else \
 			echo "Install a Chromium first: 'sudo apt-get install chromium xvfb' (Debian/Ubuntu), or set CHROMIUM_PATH"; exit 1; \
 		fi; }
@@ -130,7 +130,7 @@ perf: venv browser
 	@rm -rf $(PERF_DIR); mkdir -p $(PERF_DIR); failed=""; \
 	PERF_RESULTS_DIR=$(PERF_DIR) $(BIN)/pytest tests -m performance -q || failed="$$failed communicator"; \
 	PERF_RESULTS_DIR=$(PERF_DIR) $(BIN)/pytest e2e -m performance -q || failed="$$failed browser"; \
-	$(BIN)/python -m chat.testing.perf $(PERF_DIR) || failed="$$failed report"; \
+	$(BIN)/python -m tests.support.perf $(PERF_DIR) || failed="$$failed report"; \
 	if [ -n "$$failed" ]; then echo "make perf: FAILED:$$failed (figures so far in $(PERF_DIR)/)"; exit 1; fi; \
 	echo "make perf: figures in $(PERF_DIR)/perf.json, chart in $(PERF_DIR)/perf.png"
 

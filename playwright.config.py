@@ -1,4 +1,4 @@
-"""The one place for browser-test settings; e2e/conftest.py reads it (and chat/testing/browser_check.py, for the browser). Every value can be set from the environment.
+"""The one place for browser-test settings; e2e/conftest.py reads it (and scripts/browser_check.py, for the browser). Every value can be set from the environment.
 
 | setting            | environment            | default                  |
 |--------------------|------------------------|--------------------------|

@@ -41,8 +41,8 @@ from relay import (
 )
 
 sys.path.insert(0, str(ROOT))
-from chat.testing.fake_llm_server import stamped_request  # noqa: E402
-from chat.testing.pdfs import filler_pages, pdf_bytes  # noqa: E402
+from tests.support.fake_llm_server import stamped_request  # noqa: E402
+from tests.support.pdfs import filler_pages, pdf_bytes  # noqa: E402
 
 HARD_LIMIT_SECONDS = 300
 HTTP_TIMEOUT = 60.0

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # chat.testing: what the suites share (free ports, the fake LLM server)
-from chat.testing.ports import free_port  # noqa: E402
+sys.path.insert(0, str(ROOT))  # tests.support: what the suites share (free ports, the fake LLM server)
+from tests.support.ports import free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent  # .venv/bin when run as the Makefile does
 HOST = "127.0.0.1"

@@ -46,9 +46,9 @@ from harness import (
     wait_ready,
 )
 
-sys.path.insert(0, str(ROOT))  # chat.testing: the fake server's token format and request text
-from chat.testing.fake_llm_server import STAMP_WIDTH, parse_stamp, parse_stamps, stamped_request  # noqa: E402
-from chat.testing.services_up import answers  # noqa: E402
+sys.path.insert(0, str(ROOT))  # tests.support: the fake server's token format and request text
+from scripts.services_up import answers  # noqa: E402
+from tests.support.fake_llm_server import STAMP_WIDTH, parse_stamp, parse_stamps, stamped_request  # noqa: E402
 
 HARD_LIMIT_SECONDS = 390  # last resort: SIGALRM ends the run (children are still cleaned up)
 FULL_COUNTS = (10, 50, 100, 200)
@@ -193,7 +193,7 @@ def sqlite_write_ms(path: Path, writes: int = WRITE_PROBES) -> float:
 
 def start_fake_llm(children: Children) -> tuple[subprocess.Popen, str]:
     proc = children.start(
-        [sys.executable, "-m", "chat.testing.fake_llm_server", "--port", "0"],
+        [sys.executable, "-m", "tests.support.fake_llm_server", "--port", "0"],
         cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
     )
     line = readline_with_timeout(proc, 15)

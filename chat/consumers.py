@@ -127,11 +127,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_message_send(self, frame: protocol.MessageSend) -> None:
         await ratelimit.check_message(self.user, frame.client_id)
-        await self._accept(frame.client_id, frame.conversation_id, frame.text, frame.persona_ids, frame.rounds, frame.speak)
+        await self._accept(
+            frame.client_id, frame.conversation_id, frame.text, frame.persona_ids, frame.rounds, frame.speak,
+            edit_of=frame.edit_of,
+        )
 
     async def _accept(
         self, client_id: str, conversation_id: int | None, text: str, persona_ids: list[int] | None, rounds: int,
-        speak: bool, audio: services.AudioFile | None = None,
+        speak: bool, audio: services.AudioFile | None = None, edit_of: int | None = None,
     ) -> None:
         """A person's message, typed or transcribed: stored, acknowledged to this socket, and its reply started."""
 
@@ -147,16 +150,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 })
             # Straight to the sender: by the time a group frame arrived it may follow another conversation.
             await self._send(frames.message_created(message))
-            if accepted.outcome is Outcome.CREATED:
+            if accepted.outcome is Outcome.CREATED and accepted.after_seq is not None:  # an edit: a new branch
+                await turns.publish(conversation.pk, frames.conversation_branched(conversation.pk, accepted.after_seq, client_id=client_id))
+            elif accepted.outcome is Outcome.CREATED:
                 await turns.publish(conversation.pk, frames.message_created(message), skip=self.channel_name)
 
         try:
             accepted = await turns.accept(
                 owner=self.user, conversation_id=conversation_id, text=text, client_id=client_id,
-                announce=acknowledge, persona_ids=persona_ids, rounds=rounds, speak=speak, audio=audio,
+                announce=acknowledge, persona_ids=persona_ids, rounds=rounds, speak=speak, audio=audio, edit_of=edit_of,
             )
         except services.Invalid as exc:
             raise ClientError(ErrorCode.INVALID_FRAME, exc.message, client_id) from None
+        self._refuse_unless_accepted(accepted, client_id)
+
+    @staticmethod
+    def _refuse_unless_accepted(accepted: services.Accepted, client_id: str) -> None:
         if accepted.outcome is Outcome.TOO_MANY_REPLIES:
             limit = settings.CHAT_MAX_CONCURRENT_REPLIES
             raise ClientError(
@@ -167,6 +176,54 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise ClientError(ErrorCode.NOT_FOUND, "No such conversation.", client_id)
         if accepted.outcome is Outcome.BUSY:
             raise ClientError(ErrorCode.BUSY, "A reply is still being written; stop it or wait.", client_id)
+
+    # --- versions and branches: regenerate, switch (chat/branches.py) ---------------------------------
+
+    async def on_message_regenerate(self, frame: protocol.MessageRegenerate) -> None:
+        await ratelimit.check_message(self.user, frame.client_id)
+
+        async def announce(accepted: services.Accepted) -> None:
+            question = accepted.message
+            assert question is not None
+            await self._follow(frame.conversation_id)
+            if accepted.outcome is Outcome.CREATED:
+                assert accepted.after_seq is not None
+                branched = frames.conversation_branched(frame.conversation_id, accepted.after_seq, client_id=frame.client_id)
+                await turns.publish(frame.conversation_id, branched)
+            else:  # resent: this socket may have missed the first answer
+                await self._show_branch(question.seq, frame.client_id)
+
+        try:
+            accepted = await turns.regenerate(
+                owner=self.user, conversation_id=frame.conversation_id, client_id=frame.client_id,
+                announce=announce, speak=frame.speak,
+            )
+        except services.Invalid as exc:
+            raise ClientError(ErrorCode.INVALID_FRAME, exc.message, frame.client_id) from None
+        self._refuse_unless_accepted(accepted, frame.client_id)
+
+    async def on_branch_show(self, frame: protocol.BranchShow) -> None:
+        await ratelimit.check_replay(self.user)  # every tab of the conversation replays the branch shown
+        switched = await database_sync_to_async(services.branch_switch)(
+            owner=self.user, conversation_id=frame.conversation_id, seq=frame.seq
+        )
+        if switched.outcome is Outcome.NOT_FOUND:
+            raise ClientError(ErrorCode.NOT_FOUND, "No such message in your conversations.")
+        if switched.outcome is Outcome.BUSY:
+            raise ClientError(ErrorCode.BUSY, "A reply is still being written; switch versions when it has finished.")
+        await self._follow(frame.conversation_id)
+        if switched.outcome is Outcome.SHOWN:
+            await turns.publish(frame.conversation_id, frames.conversation_branched(frame.conversation_id, switched.after_seq))
+
+    async def _show_branch(self, after_seq: int, client_id: str = "") -> None:
+        """The branch shown changed after after_seq: this socket's tab is told, then sent the new branch's page."""
+        page = await follow.page_after(self.conversation_id, after_seq)
+        self.delivery = follow.Delivery()  # what it held after after_seq is gone from its page
+        await self._send(page.branched(self.conversation_id, after_seq, client_id))
+        for replayed in await page.frames():
+            await self.chat_frame({"frame": replayed}, replayed=True)
+        if page.streaming:  # the turn sends its unsaved text and any confirmation it waits for
+            await turns.send_control(self.conversation_id, {"type": "turn.sync", "reply_channel": self.channel_name})
 
     # --- voice messages: audio.start, binary chunks, audio.end / audio.cancel (chat/voice.py) -----------
 
@@ -231,6 +288,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.delivery = follow.Delivery()
         page = await follow.open_page(conversation, frame.last_seq)
         await self._send(await page.opened(conversation, frame.last_seq))
+        if page.branched_after is not None:  # what it holds is no longer the branch shown
+            await self._send(page.branched(conversation.pk, page.branched_after, ""))
         for replayed in await page.frames():
             await self.chat_frame({"frame": replayed}, replayed=True)
         if page.streaming:  # the turn sends its unsaved text and any confirmation it waits for
@@ -240,17 +299,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Older messages of a long conversation, a page at a time, as the person scrolls up."""
         conversation = await self._owned(frame.conversation_id)
         await ratelimit.check_replay(self.user)
-        messages, earlier = await follow.page_before(conversation.pk, frame.before_seq)
-        for replayed in await asyncio.to_thread(frames.replay_all, messages):
+        page = await follow.page_before(conversation.pk, frame.before_seq)
+        for replayed in await page.frames():
             await self._send(replayed)
         await self._send({
             "type": "history.page", "conversation_id": conversation.pk,
-            "first_seq": messages[0].seq if messages else None, "has_earlier": earlier,
+            "first_seq": page.messages[0].seq if page.messages else None, "has_earlier": page.has_earlier,
         })
 
     async def on_generation_stop(self, frame: protocol.GenerationStop) -> None:
         await self._owned(frame.conversation_id)
-        if not await database_sync_to_async(selectors.message_streaming)(conversation_id=frame.conversation_id):
+        if not await database_sync_to_async(selectors.reply_being_written)(conversation_id=frame.conversation_id):
             raise ClientError(ErrorCode.NOT_STREAMING, "Nothing is being written in this conversation.")
         await turns.send_control(frame.conversation_id, {"type": "turn.stop"})
 
@@ -303,6 +362,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Called for every frame the engine publishes; drops what this socket already has (follow.Delivery)."""
         frame = event["frame"]
         if frame["conversation_id"] != self.conversation_id or event.get("skip") == self.channel_name:
+            return
+        if frame["type"] == "conversation.branched" and not replayed:
+            await self._show_branch(frame["after_seq"], frame["client_id"])
             return
         frame, missing = self.delivery.admit(frame, replayed=replayed)
         if missing is not None:  # text went missing on the way: ask the turn for all of it

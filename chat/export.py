@@ -29,11 +29,12 @@ class ExportFile:
 
 
 def conversation_export(*, owner: AbstractBaseUser, conversation_id: int, fmt: str) -> ExportFile | None:
-    """The person's conversation with every stored message, as "md" or "json"; None when not theirs (or missing)."""
+    """The person's conversation as "md" (the branch shown) or "json" (every stored message, every version, with
+    its parent: the whole tree); None when not theirs (or missing)."""
     conversation = selectors.conversation_get_owned(owner=owner, conversation_id=conversation_id)
     if conversation is None:
         return None
-    data = export_data(conversation, selectors.message_list(conversation_id=conversation.pk))
+    data = export_data(conversation, selectors.message_list(conversation_id=conversation.pk, branch="all"))
     name = f"conversation-{conversation.pk}-{slugify(conversation.title)[:40] or 'untitled'}"
     if fmt == "md":
         return ExportFile(f"{name}.md", "text/markdown; charset=utf-8", to_markdown(data))
@@ -45,7 +46,9 @@ def _time(value: datetime | None) -> str | None:
 
 
 def export_data(conversation: Conversation, messages: list[Message]) -> dict[str, Any]:
-    """Everything stored, in seq order: each message with its timestamps; tool calls and their results."""
+    """Everything stored, in seq order: each message with its timestamps, its parent and whether it is on the
+    branch shown; tool calls and their results."""
+    seqs = {message.pk: message.seq for message in messages}
     return {
         "format": FORMAT,
         "exported_at": _time(timezone.now()),
@@ -53,13 +56,14 @@ def export_data(conversation: Conversation, messages: list[Message]) -> dict[str
             "id": conversation.pk, "title": conversation.title,
             "created_at": _time(conversation.created_at), "updated_at": _time(conversation.updated_at),
         },
-        "messages": [_message(message) for message in messages],
+        "messages": [_message(message, seqs.get(message.parent_id)) for message in messages],
     }
 
 
-def _message(message: Message) -> dict[str, Any]:
+def _message(message: Message, parent_seq: int | None) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "seq": message.seq, "role": message.role, "status": message.status, "content": message.content,
+        "seq": message.seq, "parent_seq": parent_seq, "shown": message.shown,
+        "role": message.role, "status": message.status, "content": message.content,
         "error": message.error, "created_at": _time(message.created_at), "updated_at": _time(message.updated_at),
     }
     if message.role == Message.Role.ASSISTANT:
@@ -79,8 +83,12 @@ def to_markdown(data: dict[str, Any]) -> str:
         f"# {conversation['title'] or 'Untitled conversation'}", "",
         f"Conversation {conversation['id']}, started {conversation['created_at']}, exported {data['exported_at']}.", "",
     ]
-    for message in data["messages"]:
+    shown = [message for message in data["messages"] if message["shown"]]
+    for message in shown:
         lines += _markdown_message(message)
+    if len(shown) < len(data["messages"]):
+        other = len(data["messages"]) - len(shown)
+        lines += ["---", "", f"*The branch shown. {other} message(s) of other versions are in the JSON export.*", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -9,14 +9,14 @@ gap in a reply's text asks the turn for all of it (`turn.sync`).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from chat import frames, selectors, turns
+from chat import branches, frames, selectors, turns
 from chat.documents.changes import documents_frame
 from chat.models import Conversation, Message
 
@@ -31,6 +31,8 @@ class Page:
     messages: list[Message]
     has_earlier: bool
     streaming: bool
+    versions: dict[int, list[int]] = field(default_factory=dict)  # seq -> its versions' seqs (branches.versions)
+    branched_after: int | None = None  # set by open_page when the client's branch is not the one shown
 
     async def opened(self, conversation: Conversation, last_seq: int) -> dict[str, Any]:
         """The `conversation.opened` frame that precedes this page's replay: with the participants, and the
@@ -46,7 +48,14 @@ class Page:
 
     async def frames(self) -> list[dict[str, Any]]:
         """The replay of this page (rendering is CPU work: off the loop)."""
-        return await asyncio.to_thread(frames.replay_all, self.messages)
+        return await asyncio.to_thread(frames.replay_all, self.messages, self.versions)
+
+    def branched(self, conversation_id: int, after_seq: int, client_id: str) -> dict[str, Any]:
+        """The `conversation.branched` frame that precedes this page's replay (the new branch after after_seq)."""
+        return frames.conversation_branched(
+            conversation_id, after_seq, client_id=client_id,
+            first_seq=self.messages[0].seq if self.messages else None, has_earlier=self.has_earlier,
+        )
 
 
 def _details(conversation_id: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -54,24 +63,41 @@ def _details(conversation_id: int) -> tuple[list[dict[str, Any]], dict[str, Any]
 
 
 async def open_page(conversation: Conversation, last_seq: int) -> Page:
-    """The newest stored page after last_seq; a dead turn's streaming reply is marked interrupted first."""
-    page = await _page(conversation.pk, after_seq=last_seq)
+    """The newest stored page after last_seq; a dead turn's streaming reply is marked interrupted first.
+
+    A client whose last message is no longer on the branch shown (another tab chose another version
+    while it was away) gets the page after the point where its branch and the one shown part, with
+    `branched_after` set: it is sent a `conversation.branched` before the replay.
+    """
+    fork = await database_sync_to_async(branches.parted_at)(conversation.pk, last_seq) if last_seq else None
+    after = last_seq if fork is None else fork
+    page = await _page(conversation.pk, after_seq=after)
     if page.streaming and not _leased(conversation) and await turns.sweep(conversation_id=conversation.pk):
-        page = await _page(conversation.pk, after_seq=last_seq)
+        page = await _page(conversation.pk, after_seq=after)
+    page.branched_after = fork
     return page
 
 
-async def page_before(conversation_id: int, before_seq: int) -> tuple[list[Message], bool]:
-    page = await _page(conversation_id, before_seq=before_seq)
-    return page.messages, page.has_earlier
+async def page_before(conversation_id: int, before_seq: int) -> Page:
+    return await _page(conversation_id, before_seq=before_seq)
+
+
+async def page_after(conversation_id: int, after_seq: int) -> Page:
+    """The newest stored page of the branch shown after after_seq, with no sweep: after a `conversation.branched`."""
+    return await _page(conversation_id, after_seq=after_seq)
 
 
 async def _page(conversation_id: int, *, after_seq: int = 0, before_seq: int | None = None) -> Page:
-    messages, earlier = await database_sync_to_async(selectors.message_page)(
+    return await database_sync_to_async(_read_page)(conversation_id, after_seq, before_seq)
+
+
+def _read_page(conversation_id: int, after_seq: int, before_seq: int | None) -> Page:
+    messages, earlier = selectors.message_page(
         conversation_id=conversation_id, after_seq=after_seq, before_seq=before_seq,
         limit=settings.CHAT_REPLAY_MESSAGES, max_chars=settings.CHAT_REPLAY_MAX_CHARS,
     )
-    return Page(messages, earlier, any(m.status == Message.Status.STREAMING for m in messages))
+    streaming = any(m.status == Message.Status.STREAMING for m in messages)
+    return Page(messages, earlier, streaming, branches.versions(conversation_id, messages))
 
 
 def _leased(conversation: Conversation) -> bool:

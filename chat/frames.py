@@ -46,9 +46,15 @@ def participant_typing(conversation_id: int, participant_id: int, name: str) -> 
     return {"type": "participant.typing", "conversation_id": conversation_id, "participant": {"id": participant_id, "name": name}}
 
 
-def message_created(message: Message) -> dict[str, Any]:
+def _versions(versions: list[int] | None) -> dict[str, Any]:
+    """The seqs of a message's versions (itself among them), when it has others: the page's `2/3` switcher."""
+    return {"versions": versions} if versions else {}
+
+
+def message_created(message: Message, versions: list[int] | None = None) -> dict[str, Any]:
     return {
         **_base(message, "message.created"),
+        **_versions(versions),
         "client_id": message.client_id,
         "role": message.role,
         "text": message.content,
@@ -57,17 +63,21 @@ def message_created(message: Message) -> dict[str, Any]:
     }
 
 
-def assistant_started(message: Message) -> dict[str, Any]:
-    return {**_base(message, "assistant.started"), "provider": message.provider, "model": message.model, **_by(message)}
+def assistant_started(message: Message, versions: list[int] | None = None) -> dict[str, Any]:
+    return {
+        **_base(message, "assistant.started"), "provider": message.provider, "model": message.model, **_by(message),
+        **_versions(versions),
+    }
 
 
 def assistant_delta(message: Message, offset: int, text: str) -> dict[str, Any]:
     return {**_base(message, "assistant.delta"), "offset": offset, "text": text}
 
 
-def assistant_completed(message: Message) -> dict[str, Any]:
+def assistant_completed(message: Message, versions: list[int] | None = None) -> dict[str, Any]:
     return {
         **_base(message, "assistant.completed"),
+        **_versions(versions),
         "status": message.status,
         "text": message.content,
         "html": render_markdown(message.content),
@@ -118,18 +128,31 @@ def turn_finished(conversation_id: int, seq: int, status: str, error: str) -> di
     return {"type": "turn.finished", "conversation_id": conversation_id, "seq": seq, "status": status, "error": error}
 
 
-def replay_all(messages: list[Message]) -> list[dict[str, Any]]:
+def conversation_branched(
+    conversation_id: int, after_seq: int, *, client_id: str = "", first_seq: int | None = None, has_earlier: bool = False,
+) -> dict[str, Any]:
+    """The branch shown changed after `after_seq` (an edit, a regenerated reply, another version chosen): a tab
+    drops what it shows after it; the new branch's messages follow (docs/protocol.md "Versions and branches")."""
+    return {
+        "type": "conversation.branched", "conversation_id": conversation_id, "after_seq": after_seq,
+        "client_id": client_id, "first_seq": first_seq, "has_earlier": has_earlier,
+    }
+
+
+def replay_all(messages: list[Message], versions: dict[int, list[int]] | None = None) -> list[dict[str, Any]]:
     """`replay` of each message in order; markdown rendering included, so callers on the event loop run it
-    in a thread (`await asyncio.to_thread(replay_all, messages)`): a page of replies with code is CPU work."""
-    return [frame for message in messages for frame in replay(message)]
+    in a thread (`await asyncio.to_thread(replay_all, messages)`): a page of replies with code is CPU work.
+    `versions`: seq -> the seqs of that message's versions, for those that have others (branches.versions)."""
+    versions = versions or {}
+    return [frame for message in messages for frame in replay(message, versions.get(message.seq))]
 
 
-def replay(message: Message) -> list[dict[str, Any]]:
+def replay(message: Message, versions: list[int] | None = None) -> list[dict[str, Any]]:
     """The frames that bring a client up to date on one stored message (docs/protocol.md)."""
     if message.role == Message.Role.USER:
-        return [message_created(message)]
+        return [message_created(message, versions)]
     if message.role == Message.Role.TOOL:
         return [tool_started(message)] if message.status == Message.Status.STREAMING else [tool_finished(message)]
     if message.status == Message.Status.STREAMING:
-        return [assistant_started(message), assistant_delta(message, 0, message.content)]
-    return [assistant_completed(message)]
+        return [assistant_started(message, versions), assistant_delta(message, 0, message.content)]
+    return [assistant_completed(message, versions)]

@@ -5,16 +5,28 @@ every message on every send. At 100 concurrent replies the scan alone took 29% o
 Python time (the turn-engine issue's profile). Here the scan runs at most once a second, and a
 message is copied shallowly: the engine and the consumer never mutate an event after sending it
 (a consumer builds a new frame dict when it trims a delta).
+
+A socket far behind fills its channel (`CHANNEL_CAPACITY`). Reply text dropped then is recovered
+(the socket sees the offset gap and resyncs, and `assistant.completed` carries the whole text), but
+a final frame (`assistant.completed`, `tool.finished`, `turn.finished`) would be lost for that
+socket and leave its tab waiting. So a frame that is not reply text takes the place of the oldest
+queued delta; only when none is queued is it dropped. Every drop is counted
+(`chat_channel_layer_dropped_total`) and a lost frame is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer as StockInMemoryChannelLayer
+
+from chat import metrics
+
+log = logging.getLogger(__name__)
 
 
 class InMemoryChannelLayer(StockInMemoryChannelLayer):
@@ -29,10 +41,16 @@ class InMemoryChannelLayer(StockInMemoryChannelLayer):
         self.require_valid_channel_name(channel)
         assert "__asgi_channel__" not in message
         queue = self.channels.setdefault(channel, asyncio.Queue(maxsize=self.get_capacity(channel)))
-        try:
-            queue.put_nowait((time.time() + self.expiry, dict(message)))
-        except asyncio.QueueFull:
-            raise ChannelFull(channel) from None
+        if queue.full():
+            if _is_delta(message):
+                metrics.layer_dropped("delta")
+                raise ChannelFull(channel)
+            if not _evict_oldest_delta(queue):
+                metrics.layer_dropped("frame")
+                log.warning("Channel %s is full: a %s frame was dropped for it", channel, _frame_type(message))
+                raise ChannelFull(channel)
+            metrics.layer_dropped("evicted")
+        queue.put_nowait((time.time() + self.expiry, dict(message)))
 
     def _clean_expired(self) -> None:
         now = time.monotonic()
@@ -40,3 +58,25 @@ class InMemoryChannelLayer(StockInMemoryChannelLayer):
             return
         self._cleaned_at = now
         super()._clean_expired()
+
+
+def _frame_type(message: dict[str, Any]) -> str:
+    frame = message.get("frame")
+    return str(frame.get("type")) if isinstance(frame, dict) else str(message.get("type"))
+
+
+def _is_delta(message: dict[str, Any]) -> bool:
+    return _frame_type(message) == "assistant.delta"
+
+
+def _evict_oldest_delta(queue: asyncio.Queue[tuple[float, dict[str, Any]]]) -> bool:
+    """Drop the oldest queued reply delta (recoverable, see above); False when none is queued.
+
+    asyncio.Queue keeps its items in the deque `_queue`; removing one frees a place as a get would.
+    """
+    held = queue._queue  # type: ignore[attr-defined]
+    for index, (_, queued) in enumerate(held):
+        if _is_delta(queued):
+            del held[index]
+            return True
+    return False

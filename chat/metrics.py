@@ -49,6 +49,12 @@ SOCKET_DISCONNECTS = Counter(
 FRAMES_IN = Counter("chat_frames_in", "Client frames that parsed, by type (refused ones: chat_error_frames).", ["type"])
 FRAMES_OUT = Counter("chat_frames_out", "Frames written to sockets, by type.", ["type"])
 ERROR_FRAMES = Counter("chat_error_frames", "Error frames written to sockets, by code.", ["code"])
+REGENERATIONS = Counter(
+    "chat_regenerations",
+    "Replies asked for again (socket or API) that reached the turn engine, by outcome: created, resent, busy, "
+    "not_found, too_many_replies.",
+    ["outcome"],
+)
 MESSAGE_SENDS = Counter(
     "chat_message_sends",
     "Messages sent (socket or API) that reached the turn engine, by outcome: created, resent (a resend "
@@ -116,6 +122,13 @@ TOOL_DURATION = Histogram(
 LAYER_PUBLISH = Histogram(
     "chat_channel_layer_publish_seconds", "Time to publish a frame to a conversation's group on the channel layer.",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)
+LAYER_DROPPED = Counter(
+    "chat_channel_layer_dropped",
+    "Frames the in-memory channel layer did not hold for a socket whose channel was full (a socket far behind), by "
+    "kind: delta (reply text: the socket resyncs it, or gets it whole with assistant.completed), evicted (a "
+    "queued delta dropped to make room for a frame that cannot be resent), frame (any other frame: lost for that socket).",
+    ["kind"],
 )
 DB_SAVE = Histogram(
     "chat_db_save_seconds",
@@ -199,6 +212,11 @@ def message_send(outcome: str) -> None:
         MESSAGES_STORED.labels("user", "complete").inc()
 
 
+def regeneration(outcome: str) -> None:
+    """A regenerate's outcome at the turn engine; it stores no message of the person's."""
+    REGENERATIONS.labels(str(outcome)).inc()
+
+
 def rate_limited(limit: str) -> None:
     RATE_LIMITED.labels(limit).inc()
 
@@ -274,6 +292,10 @@ async def layer_publish(publishing: Awaitable[T]) -> T:
     result = await publishing
     LAYER_PUBLISH.observe(time.perf_counter() - start)
     return result
+
+
+def layer_dropped(kind: str) -> None:
+    LAYER_DROPPED.labels(kind).inc()
 
 
 async def db_save(kind: str, saving: Awaitable[T]) -> T:

@@ -21,6 +21,13 @@ class Conversation(models.Model):
         max_length=16, choices=[("quote", "quote"), ("research", "research")], default="quote",
         help_text="quote: the documents' text goes into the context; research: the model searches them with a tool.",
     )
+    # The newest message of the branch the conversation shows (chat/branches.py): the person picks it with a
+    # version switcher, and a regenerated reply or an edited message becomes it. Null: no message yet, or
+    # the first message was edited and its new version is not stored yet.
+    shown_leaf = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The last message of the shown branch; every message on the path to it has `shown` set.",
+    )
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -99,6 +106,15 @@ class Message(models.Model):
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveIntegerField(help_text="Per-conversation sequence number, from 1.")
+    # The conversation is a tree (chat/branches.py): each message follows its parent, and the first
+    # message (each version of it) has none. Messages with the same parent are versions of one another.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children",
+        help_text="The message this one follows; null for a first message.",
+    )
+    shown = models.BooleanField(
+        default=True, help_text="On the branch the conversation shows (the path to its shown_leaf).",
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     tool_calls = models.JSONField(default=list, blank=True, help_text="[{id, name, arguments}] on assistant messages.")

@@ -39,6 +39,7 @@ class ClientError(Exception):
 ClientId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 MAX_ID = 2**63 - 1  # the largest id a database stores: a larger one is refused here, not overflowed there
 ConversationId = Annotated[int, Field(gt=0, le=MAX_ID, strict=True)]
+Seq = Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
 
 
 class _Frame(BaseModel):
@@ -56,6 +57,25 @@ class MessageSend(_Frame):
     rounds: Annotated[int, Field(ge=1, le=100, strict=True)] = 1
     # Read the reply aloud when it completes ("Speak replies" on the page): an `assistant.audio` frame follows.
     speak: Annotated[bool, Field(strict=True)] = False
+    # The seq of a message of the person's that this text is a new version of (edit and send again).
+    edit_of: Seq | None = None
+
+
+class MessageRegenerate(_Frame):
+    """Write the last reply again; the earlier one stays as a version (docs/protocol.md "Versions and branches")."""
+
+    type: Literal["message.regenerate"]
+    conversation_id: ConversationId
+    client_id: ClientId
+    speak: Annotated[bool, Field(strict=True)] = False
+
+
+class BranchShow(_Frame):
+    """Show another version of a message (and the newest branch under it)."""
+
+    type: Literal["branch.show"]
+    conversation_id: ConversationId
+    seq: Seq
 
 
 AUDIO_FORMATS = ("pcm_s16le",)  # 16-bit little-endian mono PCM, as the page's AudioWorklet sends it
@@ -126,10 +146,12 @@ class Ping(_Frame):
 
 ClientFrame = (
     MessageSend | GenerationStop | ConversationOpen | HistoryBefore | ToolConfirm | ConversationRename
-    | ConversationDelete | Ping | AudioStart | AudioEnd | AudioCancel
+    | ConversationDelete | Ping | AudioStart | AudioEnd | AudioCancel | MessageRegenerate | BranchShow
 )
 _FRAMES: dict[str, type[_Frame]] = {
     "message.send": MessageSend,
+    "message.regenerate": MessageRegenerate,
+    "branch.show": BranchShow,
     "generation.stop": GenerationStop,
     "conversation.open": ConversationOpen,
     "history.before": HistoryBefore,

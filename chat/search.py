@@ -49,8 +49,9 @@ def conversation_search(*, owner: AbstractBaseUser, query: str, limit: int = 20,
 
 
 def matching_messages(query: str, vendor: str) -> QuerySet[Message]:
-    """Messages whose text matches: a full-text match on PostgreSQL, any-case containment elsewhere."""
-    messages = Message.objects.exclude(role=Message.Role.TOOL)
+    """Messages on their conversation's branch shown whose text matches: a full-text match on PostgreSQL,
+    any-case containment elsewhere. An earlier version is not found: opening the conversation would not show it."""
+    messages = Message.objects.filter(shown=True).exclude(role=Message.Role.TOOL)
     if vendor == "postgresql":
         from django.contrib.postgres.search import SearchVector
 

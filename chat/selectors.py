@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import BooleanField, Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from chat import branches
 from chat.models import ApiToken, Audio, Conversation, Message, Participant, Persona
 
 
@@ -31,14 +32,27 @@ def conversation_get_owned(*, owner: AbstractBaseUser, conversation_id: int) -> 
 
 
 def message_get(*, conversation_id: int, seq: int) -> Message | None:
-    return Message.objects.filter(conversation_id=conversation_id, seq=seq).first()
+    """Any message of the conversation, shown or an earlier version, with `parent_seq` and `versions` (as the API shows it)."""
+    message = Message.objects.filter(conversation_id=conversation_id, seq=seq).annotate(parent_seq=F("parent__seq")).first()
+    if message is not None:
+        message.versions = branches.versions(conversation_id, [message]).get(seq, [])
+    return message
+
+
+def shown_seqs(*, conversation_id: int) -> list[int]:
+    return list(Message.objects.filter(conversation_id=conversation_id, shown=True).order_by("seq").values_list("seq", flat=True))
 
 
 def reply_to(message: Message) -> Message | None:
-    """The assistant message created for a person's message (the one right after it)."""
+    """The assistant message created for a person's message (its first reply; a regenerated one is a later version)."""
+    return Message.objects.filter(parent=message, role=Message.Role.ASSISTANT).order_by("seq").first()
+
+
+def last_question(*, conversation_id: int) -> Message | None:
+    """The person's newest message on the branch shown: what a regenerated reply answers."""
     return Message.objects.filter(
-        conversation_id=message.conversation_id, seq=message.seq + 1, role=Message.Role.ASSISTANT
-    ).first()
+        conversation_id=conversation_id, shown=True, role=Message.Role.USER
+    ).order_by("-seq").select_related("parent").first()
 
 
 def message_streaming(*, conversation_id: int, tool_call_id: str | None = None) -> bool:
@@ -47,6 +61,14 @@ def message_streaming(*, conversation_id: int, tool_call_id: str | None = None) 
     if tool_call_id is not None:
         messages = messages.filter(role=Message.Role.TOOL, tool_call_id=tool_call_id)
     return messages.exists()
+
+
+def reply_being_written(*, conversation_id: int) -> bool:
+    """Whether a stop has something to stop: a reply streaming, or a turn still running (reading its reply aloud)."""
+    if message_streaming(conversation_id=conversation_id):
+        return True
+    live = Q(turn_lease_until__gte=timezone.now()) & ~Q(turn_token="")
+    return Conversation.objects.filter(live, pk=conversation_id).exists()
 
 
 def tool_call_exists(*, conversation_id: int, tool_call_id: str) -> bool:
@@ -72,18 +94,26 @@ def api_token_list(*, owner: AbstractBaseUser) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(owner=owner).order_by("-created_at", "-id")
 
 
-def message_list(*, conversation_id: int, after_seq: int = 0, limit: int | None = None) -> list[Message]:
-    """Messages with seq > after_seq in seq order, at most `limit`."""
+def message_list(
+    *, conversation_id: int, after_seq: int = 0, limit: int | None = None, branch: str = "shown"
+) -> list[Message]:
+    """Messages of the branch shown (branch="all": every version too) with seq > after_seq, in seq order, at most `limit`."""
     messages = Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq).order_by("seq")
-    return list(messages if limit is None else messages[:limit])
+    if branch != "all":
+        messages = messages.filter(shown=True)
+    found = list((messages if limit is None else messages[:limit]).annotate(parent_seq=F("parent__seq")))
+    versions = branches.versions(conversation_id, found)
+    for message in found:
+        message.versions = versions.get(message.seq, [])
+    return found
 
 
 def message_page(
     *, conversation_id: int, after_seq: int = 0, before_seq: int | None = None, limit: int, max_chars: int
 ) -> tuple[list[Message], bool]:
-    """The newest messages with after_seq < seq < before_seq, at most `limit` and about `max_chars` of
-    content (always at least one), in seq order; and whether older ones in that range were left out."""
-    messages = Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq)
+    """The newest messages of the branch shown with after_seq < seq < before_seq, at most `limit` and about
+    `max_chars` of content (always at least one), in seq order; and whether older ones in that range were left out."""
+    messages = Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq, shown=True)
     if before_seq is not None:
         messages = messages.filter(seq__lt=before_seq)
     newest_first = list(messages.order_by("-seq")[: limit + 1])

@@ -74,12 +74,11 @@ async def stream(conversation: Conversation, last_seq: int, held: dict[int, int]
         delivery = follow.Delivery(held)
         page = await follow.open_page(conversation, last_seq)
         yield encode(await page.opened(conversation, last_seq))
-        for replayed in await page.frames():
-            frame, _ = delivery.admit(replayed, replayed=True)
-            if frame is not None:
-                yield encode(frame)
-        if page.streaming:  # the turn sends its unsaved text and any confirmation it waits for
-            await turns.send_control(conversation.pk, {"type": "turn.sync", "reply_channel": channel})
+        if page.branched_after is not None:  # what it holds is no longer the branch shown
+            delivery = follow.Delivery()
+            yield encode(page.branched(conversation.pk, page.branched_after, ""))
+        async for chunk in _replay(page, delivery, channel):
+            yield chunk
         while (left := deadline - loop.time()) > 0:
             if receiving is None:
                 receiving = asyncio.ensure_future(layer.receive(channel))
@@ -91,6 +90,13 @@ async def stream(conversation: Conversation, last_seq: int, held: dict[int, int]
             event, receiving = receiving.result(), None
             frame = event.get("frame")
             if event.get("type") != "chat.frame" or frame is None or frame.get("conversation_id") != conversation.pk:
+                continue
+            if frame["type"] == "conversation.branched":  # another version shown: its page replaces what came after
+                delivery = follow.Delivery()
+                page = await follow.page_after(conversation.pk, frame["after_seq"])
+                yield encode(page.branched(conversation.pk, frame["after_seq"], frame["client_id"]))
+                async for chunk in _replay(page, delivery, channel):
+                    yield chunk
                 continue
             frame, missing = delivery.admit(frame)
             if missing is not None:  # text went missing on the way: ask the turn for all of it
@@ -106,3 +112,14 @@ async def stream(conversation: Conversation, last_seq: int, held: dict[int, int]
         await layer.group_discard(group, channel)
         if isinstance(layer, InMemoryChannelLayer):
             layer.channels.pop(channel, None)  # a sync answer in flight would otherwise wait for expiry
+
+
+async def _replay(page: follow.Page, delivery: follow.Delivery, channel: str) -> AsyncIterator[bytes]:
+    """A stored page's events; a reply still streaming asks its turn for the unsaved text and any wait."""
+    for replayed in await page.frames():
+        frame, _ = delivery.admit(replayed, replayed=True)
+        if frame is not None:
+            yield encode(frame)
+    if page.streaming:
+        conversation_id = page.messages[-1].conversation_id
+        await turns.send_control(conversation_id, {"type": "turn.sync", "reply_channel": channel})

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from chat.testing.daphne import ROOT, database_url, server_env, start_daphne
-from chat.testing.voice import fake_speech_env
+from tests.support.daphne import ROOT, database_url, server_env, start_daphne
+from tests.support.voice import fake_speech_env
 
 
 def _load_settings() -> Any:
@@ -36,7 +36,7 @@ def _load_settings() -> Any:
 CONFIG = _load_settings()
 SETTINGS = CONFIG.SETTINGS
 FAKE_LLM_KEY_ENV = "E2E_FAKE_LLM_KEY"
-# The test MCP server (chat/testing/mcp_servers.py "probe", over stdio); its tools are "testing__<tool>".
+# The test MCP server (tests/support/mcp_servers.py "probe", over stdio); its tools are "testing__<tool>".
 TEST_MCP_SERVER = "testing"
 
 
@@ -131,7 +131,7 @@ def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> No
 
 @pytest.fixture(scope="session")
 def _fake_llm_server() -> Iterator[Any]:
-    from chat.testing.fake_llm_server import FakeLLMServer
+    from tests.support.fake_llm_server import FakeLLMServer
 
     with FakeLLMServer() as server:
         yield server
@@ -158,7 +158,7 @@ class Site:
 
     def mcp_calls(self) -> list[tuple[str, dict[str, Any]]]:
         """The calls the test MCP server received, in order (it runs in the server's subprocess)."""
-        from chat.testing.mcp_servers import read_probe_log
+        from tests.support.mcp_servers import read_probe_log
 
         return read_probe_log(self.mcp_calls_path) if self.mcp_calls_path else []
 
@@ -177,7 +177,7 @@ class Site:
 
 def _mcp_servers_file(directory: Path) -> Path:
     """An mcpServers config with the MCP layer's recording test server over stdio (beside the built-in one)."""
-    from chat.testing.mcp_servers import PROBE_LOG_ENV, stdio_config
+    from tests.support.mcp_servers import PROBE_LOG_ENV, stdio_config
 
     # A stdio server gets only the environment its config names, so the call log path goes here.
     calls_log = str(directory / "mcp-calls.jsonl")
@@ -291,7 +291,7 @@ def _isolated(request: pytest.FixtureRequest, site: Site, fake_llm: Any) -> Iter
     fake_llm.reset()  # releases held streams, so the server finishes its turns now
     _wait_for_idle_server()
     if not request.node.get_closest_marker("leaves_broken_history"):
-        from chat.testing.integrity import history_problems
+        from tests.support.integrity import history_problems
 
         problems = history_problems()
         assert not problems, "the test left a broken history:\n" + "\n".join(problems)
@@ -321,7 +321,7 @@ def make_user(live_stack: Site) -> Callable[..., Any]:
 def logged_in_context(live_stack: Site, new_context: Callable[..., Any]) -> Callable[..., Any]:
     """A browser context that starts logged in as `user` (a real session as its storage_state: no login
     form), made by pytest-playwright's `new_context`, so it is traced and closed like any other."""
-    from chat.testing.login import login
+    from tests.support.login import login
 
     def make(user: Any, **options: Any) -> Any:
         return new_context(storage_state=login(user).storage_state(live_stack.url), **options)

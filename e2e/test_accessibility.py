@@ -11,9 +11,9 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from chat import services
-from chat.testing.fake_llm_server import Hold, error_reply, text_reply, tool_call_reply
 from e2e.pages.accessibility import new_violations
 from e2e.pages.chat_page import ChatPage
+from tests.support.fake_llm_server import Hold, error_reply, text_reply, tool_call_reply
 
 
 def assert_accessible(page: Page, state: str) -> None:

@@ -11,9 +11,9 @@ import re
 from playwright.sync_api import expect
 
 from chat.models import Message
-from chat.testing.fake_llm_server import Hold, text_reply
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.socket_tap import SocketTap
+from tests.support.fake_llm_server import Hold, text_reply
 
 BUSY = "Not sent: A reply is still being written; stop it or wait."
 

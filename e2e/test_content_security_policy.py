@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from chat.testing.fake_llm_server import text_reply
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.login_page import LoginPage
+from tests.support.fake_llm_server import text_reply
 
 RECORD_VIOLATIONS = """
 window.__cspViolations = [];

@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from chat.models import Message
-from chat.testing.fake_llm_server import text_reply
 from e2e.pages.chat_page import ChatPage
+from tests.support.fake_llm_server import text_reply
 
 REPLY = "Use **sorted**:\n\n```python\nprint(sorted([3, 1, 2]))\n```\n"
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from chat.models import Conversation, Document, Message
-from chat.testing.daphne import start_daphne
-from chat.testing.documents import PLANTED
-from chat.testing.fake_llm_server import text_reply
-from chat.testing.pdfs import filler_pages, pdf_bytes
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.documents import DocumentsBar
+from tests.support.daphne import start_daphne
+from tests.support.documents import PLANTED
+from tests.support.fake_llm_server import text_reply
+from tests.support.pdfs import filler_pages, pdf_bytes
 
 REPORT = ("report.pdf", pdf_bytes(filler_pages(4, planted=PLANTED, on_page=3)), "application/pdf")
 QUESTION = "How many gulls did the lighthouse keeper count?"

@@ -9,9 +9,9 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from chat.models import Conversation
-from chat.testing.fake_llm_server import text_reply, tool_call_reply
-from chat.testing.stored import stored_rows
 from e2e.pages.chat_page import ChatPage
+from tests.support.fake_llm_server import text_reply, tool_call_reply
+from tests.support.stored import stored_rows
 
 
 def download(chat: ChatPage, name: str) -> tuple[str, str]:

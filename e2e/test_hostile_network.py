@@ -16,10 +16,10 @@ from typing import Any
 from playwright.sync_api import expect
 
 from chat.models import Message
-from chat.testing.fake_llm_server import Hold, text_reply
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.recorder import ConnectionRecorder, ReplyRecorder
 from e2e.pages.socket_tap import SocketTap
+from tests.support.fake_llm_server import Hold, text_reply
 
 STEPS = ["Alpha ", "beta ", "gamma ", "delta ", "epsilon."]
 Policy = Callable[[dict[str, Any], str], list[str]]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from playwright.sync_api import Dialog, expect
 
-from chat.testing.fake_llm_server import text_reply
 from e2e.pages.chat_page import ChatPage
+from tests.support.fake_llm_server import text_reply
 
 HOSTILE = [
     "Look: <script>window.__pwned = 'script'; alert('script')</script> ",

@@ -10,10 +10,10 @@ from __future__ import annotations
 from playwright.sync_api import Dialog, Page, Request, expect
 
 from chat.models import Message
-from chat.testing.fake_llm_server import text_reply, tool_call_reply
-from chat.testing.mcp_servers import EXFIL_URL, HOSTILE_RESULTS
 from chat.tools.results import truncate
 from e2e.pages.chat_page import ChatPage
+from tests.support.fake_llm_server import text_reply, tool_call_reply
+from tests.support.mcp_servers import EXFIL_URL, HOSTILE_RESULTS
 
 OUTSIDE_HOST = "exfil.example"
 CARD_RESULT_CHARS = 2000  # tool-cards.js: the characters of a result a card shows before "Show all"

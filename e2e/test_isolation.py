@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 
 from chat.models import Conversation, Message
 from e2e.pages.chat_page import ChatPage
+from tests.support.stored import store_line
 
 # Opens a socket as the page's user, tries to read and to write someone else's conversation,
 # and returns every frame the server sent back.
@@ -31,7 +32,7 @@ def test_a_second_person_cannot_see_open_or_use_the_first_persons_conversation(
     chat: ChatPage, logged_in_context, make_user, live_stack
 ) -> None:
     secret = Conversation.objects.create(owner=chat.user, title="Alice's secret plan")
-    Message.objects.create(conversation=secret, seq=1, role="user", content="the secret is 42")
+    store_line(secret, [Message(conversation=secret, seq=1, role="user", content="the secret is 42")])
     chat.page.reload()
     expect(chat.conversation_links.filter(has_text="Alice's secret plan")).to_have_count(1)
 

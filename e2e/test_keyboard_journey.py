@@ -10,10 +10,10 @@ import re
 from playwright.sync_api import Page, expect
 
 from chat import services
-from chat.testing.fake_llm_server import Hold, text_reply, tool_call_reply
-from chat.testing.stored import stored_rows
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.keyboard import tab_to
+from tests.support.fake_llm_server import Hold, text_reply, tool_call_reply
+from tests.support.stored import stored_rows
 
 
 def test_the_whole_journey_works_from_the_keyboard_with_focus_always_visible(page: Page, make_user, fake_llm) -> None:

@@ -9,6 +9,7 @@ from chat import services
 from chat.models import Message
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.slow_socket import receive_slowly
+from tests.support.stored import store_line
 
 
 @pytest.mark.parametrize("line", ["fast", "slow"])
@@ -21,10 +22,10 @@ def test_scrolling_up_loads_older_messages_in_order_above_the_newest(chat: ChatP
     if line == "slow":
         receive_slowly(chat.page)
     conversation = services.conversation_create(owner=chat.user, first_text="a long one")
-    Message.objects.bulk_create(
+    store_line(conversation, [
         Message(conversation=conversation, seq=n, role="user" if n % 2 else "assistant", content=f"line {n}")
         for n in range(1, 251)
-    )
+    ])
     chat.open(conversation.pk)
 
     expect(chat.messages.last).to_have_text("Assistant line 250", use_inner_text=True)

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from chat.testing.fake_llm_server import text_reply
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.phone import PHONE, sideways_overflow, unreachable_controls
 from e2e.pages.sidebar import Sidebar, conversation_of
+from tests.support.fake_llm_server import text_reply
 
 # What makes a page wide: an unbroken word, a long code line, a table.
 WIDE_REPLY = (

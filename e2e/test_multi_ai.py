@@ -5,8 +5,8 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from chat.models import Message
-from chat.testing.fake_llm_server import Hold, text_reply
 from e2e.pages.chat_page import ChatPage
+from tests.support.fake_llm_server import Hold, text_reply
 
 
 def test_two_participants_take_turns_under_their_names_and_a_stop_ends_the_discussion(

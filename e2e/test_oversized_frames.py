@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from chat.testing.login import login
 from e2e.pages.socket_tap import SocketTap
+from tests.support.login import login
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from chat.models import Message, Persona
-from chat.testing.fake_llm_server import text_reply
 from e2e.pages.chat_page import ChatPage
+from tests.support.fake_llm_server import text_reply
 
 PROMPT = "You are Captain Arr, a pirate. Talk like one."
 

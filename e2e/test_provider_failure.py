@@ -5,8 +5,8 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from chat.models import Message
-from chat.testing.fake_llm_server import error_reply, text_reply
 from e2e.pages.chat_page import ChatPage
+from tests.support.fake_llm_server import error_reply, text_reply
 
 
 def test_a_503_from_the_provider_shows_a_clear_error_and_the_next_message_succeeds(chat: ChatPage, fake_llm) -> None:

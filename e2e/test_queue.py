@@ -6,8 +6,8 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from chat.models import Message
-from chat.testing.fake_llm_server import Hold, text_reply
 from e2e.pages.chat_page import ChatPage
+from tests.support.fake_llm_server import Hold, text_reply
 
 
 def stored(role: str) -> list[str]:

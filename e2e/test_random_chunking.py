@@ -15,10 +15,10 @@ import pytest
 from playwright.sync_api import expect
 
 from chat.models import Message
-from chat.testing import wire
-from chat.testing.chunking import cut
-from chat.testing.fake_llm_server import Frame, Hold, raw_reply, text_reply
 from e2e.pages.chat_page import ChatPage
+from tests.support import wire
+from tests.support.chunking import cut
+from tests.support.fake_llm_server import Frame, Hold, raw_reply, text_reply
 
 PIECES = ["👩‍👩‍👧‍👦", "🇫🇷", "漢字とかな", "e\u0301", "```python\nprint('héllo')\n```\n", '{"a": [1, {"b": "ü"}]}',
           "data: x\n\n", "plain words ", "\n"]

@@ -6,10 +6,10 @@ import re
 
 from playwright.sync_api import expect
 
-from chat.testing.fake_llm_server import Hold, text_reply
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.recorder import ConnectionRecorder
 from e2e.pages.socket_tap import SocketTap
+from tests.support.fake_llm_server import Hold, text_reply
 
 
 def test_a_dropped_connection_reconnects_and_resumes_the_reply(chat: ChatPage, fake_llm) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from chat.models import Message
-from chat.testing.fake_llm_server import Hold, text_reply
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.recorder import ReplyRecorder
+from tests.support.fake_llm_server import Hold, text_reply
 
 
 def test_a_reload_mid_stream_shows_the_partial_reply_then_the_rest(chat: ChatPage, fake_llm) -> None:

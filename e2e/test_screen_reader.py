@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from chat.testing.fake_llm_server import Hold, error_reply, text_reply, tool_call_reply
 from e2e.pages.announcements import AnnouncementRecorder
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.recorder import ReplyRecorder
+from tests.support.fake_llm_server import Hold, error_reply, text_reply, tool_call_reply
 
 
 def test_a_streamed_reply_is_announced_when_it_starts_and_when_it_ends_and_never_per_token(

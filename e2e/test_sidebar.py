@@ -6,8 +6,8 @@ import re
 
 from playwright.sync_api import expect
 
-from chat.testing.fake_llm_server import text_reply
 from e2e.pages.chat_page import ChatPage
+from tests.support.fake_llm_server import text_reply
 
 
 def test_conversations_are_listed_new_ones_start_and_old_ones_reopen_after_a_reload(chat: ChatPage, fake_llm) -> None:

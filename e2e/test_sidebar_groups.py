@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from playwright.sync_api import expect
 
 from chat.models import Conversation
-from chat.testing.fake_llm_server import text_reply
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.sidebar import Sidebar, conversation_of
+from tests.support.fake_llm_server import text_reply
 
 START_OF_TODAY_JS = "() => { const d = new Date(); d.setHours(0, 0, 0, 0); return d.toISOString(); }"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from chat.testing.fake_llm_server import Hold, text_reply
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.sidebar import Sidebar, conversation_of
+from tests.support.fake_llm_server import Hold, text_reply
 
 
 def test_the_writing_mark_shows_while_a_reply_is_written_in_every_tab_and_after_a_reload(chat: ChatPage, fake_llm) -> None:

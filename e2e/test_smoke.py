@@ -6,10 +6,10 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from chat.testing.fake_llm_server import text_reply, tool_call_reply
-from chat.testing.stored import stored_rows
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.login_page import LoginPage
+from tests.support.fake_llm_server import text_reply, tool_call_reply
+from tests.support.stored import stored_rows
 
 
 def test_asking_what_is_12_times_7_shows_the_calculator_card_and_the_reply(page: Page, make_user, fake_llm) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from chat.models import Message
-from chat.testing.fake_llm_server import Hold, text_reply
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.recorder import ReplyRecorder
+from tests.support.fake_llm_server import Hold, text_reply
 
 
 def test_tokens_appear_one_after_another(chat: ChatPage, fake_llm) -> None:

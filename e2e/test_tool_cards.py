@@ -6,8 +6,8 @@ import re
 
 from playwright.sync_api import expect
 
-from chat.testing.fake_llm_server import text_reply, tool_call_reply
 from e2e.pages.chat_page import ChatPage
+from tests.support.fake_llm_server import text_reply, tool_call_reply
 
 DURATION = re.compile(r"^\d+ ms$|^\d+(\.\d)? s$")
 

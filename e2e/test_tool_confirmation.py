@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from chat.testing.fake_llm_server import text_reply, tool_call_reply
 from e2e.pages.chat_page import ChatPage
+from tests.support.fake_llm_server import text_reply, tool_call_reply
 
 
 def test_allowing_a_confirmed_tool_runs_it(chat: ChatPage, fake_llm, live_stack) -> None:

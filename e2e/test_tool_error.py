@@ -5,8 +5,8 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from chat.models import Message
-from chat.testing.fake_llm_server import text_reply, tool_call_reply
 from e2e.pages.chat_page import ChatPage
+from tests.support.fake_llm_server import text_reply, tool_call_reply
 
 
 def test_a_tool_error_shows_in_its_card_and_the_recovery_reply_renders(chat: ChatPage, fake_llm) -> None:

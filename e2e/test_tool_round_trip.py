@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from chat.testing.fake_llm_server import text_reply, tool_call_reply
-from chat.testing.stored import stored_rows
 from e2e.pages.chat_page import ChatPage
+from tests.support.fake_llm_server import text_reply, tool_call_reply
+from tests.support.stored import stored_rows
 
 
 def test_a_tool_call_shows_its_card_and_the_reply_and_is_stored_in_order(chat: ChatPage, fake_llm, live_stack) -> None:

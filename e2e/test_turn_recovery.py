@@ -9,10 +9,10 @@ from playwright.sync_api import expect
 
 from chat.models import Message
 from chat.services import INTERRUPTED
-from chat.testing.daphne import start_daphne
-from chat.testing.fake_llm_server import Hold, text_reply, tool_call_reply
-from chat.testing.stored import stored_rows
 from e2e.pages.chat_page import ChatPage
+from tests.support.daphne import start_daphne
+from tests.support.fake_llm_server import Hold, text_reply, tool_call_reply
+from tests.support.stored import stored_rows
 
 
 def test_a_reload_during_a_confirmation_asks_again_and_allow_still_runs_the_tool(
@@ -73,18 +73,20 @@ def test_after_a_server_restart_mid_reply_the_reply_shows_interrupted_and_can_be
         expect(reply).to_contain_text("Reply failed: " + INTERRUPTED)
         expect(chat.body(reply)).to_have_text("Half of a story")
         chat.expect_reply_done()
-        reply.get_by_role("button", name="Ask again").click()
+        reply.get_by_role("button", name="Ask again").click()  # the last reply: written again, as Regenerate does
         expect(chat.body(chat.last_assistant())).to_have_text("Back again.")
         chat.expect_reply_done()
+        expect(chat.messages.locator(".message-body")).to_have_text(["Tell me a story", "Back again."])
+        expect(chat.last_assistant().get_by_test_id("versions")).to_have_attribute("aria-label", "Version 2 of 2")
     finally:
         before.kill()
         if after is not None:
             after.stop()
 
     rows = stored_rows(conversation_id)
-    assert [(m.role, m.status, m.content) for m in rows] == [
-        ("user", "complete", "Tell me a story"), ("assistant", "failed", "Half of a story"),
-        ("user", "complete", "Tell me a story"), ("assistant", "complete", "Back again."),
+    assert [(m.role, m.status, m.content, m.shown) for m in rows] == [
+        ("user", "complete", "Tell me a story", True), ("assistant", "failed", "Half of a story", False),
+        ("assistant", "complete", "Back again.", True),
     ]
     assert rows[1].error == INTERRUPTED
 

@@ -16,11 +16,11 @@ from playwright.sync_api import Browser, Page, expect
 
 from chat.models import Audio, Message
 from chat.speech.wav import Pcm, to_wav
-from chat.testing.fake_llm_server import TRANSCRIPTIONS_PATH, text_reply, tool_call_reply, transcript_reply
-from chat.testing.login import login
-from chat.testing.voice import espeak_wav, tone_pcm
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.voice import VoiceControls
+from tests.support.fake_llm_server import TRANSCRIPTIONS_PATH, text_reply, tool_call_reply, transcript_reply
+from tests.support.login import login
+from tests.support.voice import espeak_wav, tone_pcm
 
 QUESTION = "what is 12 times 7"
 
@@ -62,18 +62,25 @@ def refusing_browser(playwright: Any, browser_type_launch_args: dict, microphone
 
 @pytest.fixture
 def logged_in(
-    browser_context_args: dict, make_user: Callable[..., Any], live_stack: Any
+    browser_context_args: dict, make_user: Callable[..., Any], live_stack: Any, _artifacts_recorder: Any
 ) -> Iterator[Callable[[Browser], Page]]:
-    """Opens a page of `alice`, logged in (storage_state), in a new context of the given browser; closed after the test."""
+    """Opens a page of `alice`, logged in (storage_state), in a new context of the given browser; closed after the test.
+
+    These browsers are launched here (microphone flags), not by pytest-playwright, so their contexts are
+    handed to its artifacts recorder (pinned pytest-playwright 0.10): traced and screenshotted on failure
+    like every other context of the suite.
+    """
     state, contexts = login(make_user("alice")).storage_state(live_stack.url), []
 
     def open_in(browser: Browser) -> Page:
         context = browser.new_context(**browser_context_args, storage_state=state)
+        _artifacts_recorder.on_did_create_browser_context(context)
         contexts.append(context)
         return context.new_page()
 
     yield open_in
     for context in contexts:
+        _artifacts_recorder.on_will_close_browser_context(context)
         context.close()
 
 
@@ -107,13 +114,28 @@ def test_a_spoken_question_is_transcribed_answered_with_the_calculator_and_the_r
     assert Audio.objects.filter(kind="recording").count() == Audio.objects.filter(kind="speech").count() == 1
 
 
-def test_a_refused_microphone_says_so_and_sends_nothing(refusing_browser, logged_in, fake_llm):
-    page = logged_in(refusing_browser)
+# A computer with no microphone: the browser answers getUserMedia with NotFoundError (stood in for here, so
+# the test does not depend on the desk it runs on). A refused one: Chromium without its fake-UI flag refuses.
+NO_MICROPHONE = (
+    "navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Requested device not found', 'NotFoundError'));"
+)
+MICROPHONE_PROBLEMS = {
+    "refused": ("refusing_browser", "", "Microphone access was refused. Allow the microphone for this site to send voice messages."),
+    "missing": ("voice_browser", NO_MICROPHONE, "No microphone was found. Connect one to send voice messages."),
+}
+
+
+@pytest.mark.parametrize("problem", list(MICROPHONE_PROBLEMS))
+def test_a_microphone_that_cannot_be_used_says_why_and_sends_nothing(problem, request, logged_in, fake_llm):
+    browser_fixture, script, notice = MICROPHONE_PROBLEMS[problem]
+    page = logged_in(request.getfixturevalue(browser_fixture))
+    if script:
+        page.add_init_script(script)
     chat, voice = ChatPage(page).open(), VoiceControls(page)
 
     voice.record.click()
 
-    expect(voice.notice).to_have_text("Microphone access was refused. Allow the microphone for this site to send voice messages.")
+    expect(voice.notice).to_have_text(notice)
     expect(voice.bar).to_be_hidden()
     expect(voice.record).to_be_enabled()
     assert chat.messages.count() == 0 and fake_llm.audio_requests == []

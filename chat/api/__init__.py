@@ -18,7 +18,7 @@ from django.urls import URLPattern
 from django.views.decorators.cache import never_cache
 from ninja import NinjaAPI
 
-from chat.api import conversations, documents, errors, events, messages, meta, personas, search, tokens
+from chat.api import conversations, documents, errors, events, messages, meta, personas, search, tokens, versions
 from chat.api.auth import AUTH
 from chat.api.schemas import ProblemOut
 
@@ -64,6 +64,7 @@ api = ChatAPI(
 errors.install(api)
 api.add_router("/conversations", conversations.router)
 api.add_router("/", messages.router)
+api.add_router("/", versions.router)
 api.add_router("/", events.router)
 api.add_router("/tokens", tokens.router)
 api.add_router("/personas", personas.router)

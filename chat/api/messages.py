@@ -64,7 +64,7 @@ async def send_message(
     request: HttpRequest, conversation_id: int, body: SendIn,
     idempotency_key: ClientId | None = IDEMPOTENCY_KEY,
 ) -> Status[dict[str, Any]]:
-    return await _send(request, conversation_id, body.text, idempotency_key, rounds=body.rounds)
+    return await _send(request, conversation_id, body.text, idempotency_key, rounds=body.rounds, edit_of=body.edit_of)
 
 
 @router.post("/messages", response=SEND_RESPONSES, summary="Send a message, into a new conversation by default")
@@ -73,13 +73,14 @@ async def send_message_anywhere(
     idempotency_key: ClientId | None = IDEMPOTENCY_KEY,
 ) -> Status[dict[str, Any]]:
     return await _send(
-        request, body.conversation_id, body.text, idempotency_key, persona_ids=body.persona_ids, rounds=body.rounds
+        request, body.conversation_id, body.text, idempotency_key, persona_ids=body.persona_ids, rounds=body.rounds,
+        edit_of=body.edit_of,
     )
 
 
 async def _send(
     request: HttpRequest, conversation_id: int | None, text: str, key: str | None, *,
-    persona_ids: list[int] | None = None, rounds: int = 1,
+    persona_ids: list[int] | None = None, rounds: int = 1, edit_of: int | None = None,
 ) -> Status[dict[str, Any]]:
     user = request.auth
     if not text.strip():
@@ -91,9 +92,21 @@ async def _send(
     client_id = key or "api-" + uuid.uuid4().hex
     await ratelimit.check_message(user, client_id)
     try:
-        accepted = await _accept_and_start(user, conversation_id, text, client_id, persona_ids, rounds)
+        accepted = await _accept_and_start(user, conversation_id, text, client_id, persona_ids, rounds, edit_of)
     except services.Invalid as exc:
         raise invalid(exc) from None
+    refuse_unless_accepted(accepted)
+    message, conversation = accepted.message, accepted.conversation
+    assert message is not None and conversation is not None
+    reply, created = accepted.reply, accepted.created_conversation
+    if accepted.outcome is Outcome.RESENT:  # the first answer again: a new conversation's first message created it
+        reply = await database_sync_to_async(selectors.reply_to)(message)
+        created = conversation_id is None and message.seq == 1
+    return await answer(accepted, message, reply, created)
+
+
+def refuse_unless_accepted(accepted: Accepted) -> None:
+    """The problem a send or a regenerate that started nothing (and was no resend) answers."""
     if accepted.outcome is Outcome.NOT_FOUND:
         raise Problem(404, "No such conversation.")
     if accepted.outcome is Outcome.BUSY:
@@ -102,14 +115,14 @@ async def _send(
         limit = settings.CHAT_MAX_CONCURRENT_REPLIES
         raise Problem(429, f"You already have {limit} replies being written; wait for one to finish.",
                       code="too_many_replies")
-    message, conversation = accepted.message, accepted.conversation
-    assert message is not None and conversation is not None
-    reply, created = accepted.reply, accepted.created_conversation
-    if accepted.outcome is Outcome.RESENT:  # the first answer again: a new conversation's first message created it
-        reply = await database_sync_to_async(selectors.reply_to)(message)
-        created = conversation_id is None and message.seq == 1
+
+
+async def answer(accepted: Accepted, message: Message, reply: Message | None, created: bool) -> Status[dict[str, Any]]:
+    """202 for a reply started, 200 for a resend's first result: the person's message as the API shows it."""
+    assert accepted.conversation is not None
+    shown = await database_sync_to_async(selectors.message_get)(conversation_id=message.conversation_id, seq=message.seq)
     body = {
-        "conversation_id": conversation.pk, "message": message, "reply_id": reply.pk if reply else None,
+        "conversation_id": accepted.conversation.pk, "message": shown, "reply_id": reply.pk if reply else None,
         "reply_seq": reply.seq if reply else None, "created_conversation": created,
     }
     return Status(202 if accepted.outcome is Outcome.CREATED else 200, body)
@@ -121,24 +134,33 @@ def _text_error(message: str, kind: str) -> dict[str, str]:
 
 async def _accept_and_start(
     user: Any, conversation_id: int | None, text: str, client_id: str, persona_ids: list[int] | None, rounds: int,
+    edit_of: int | None,
 ) -> Accepted:
     """What the socket's message.send does (turns.accept): the conversation's tabs are told, the turn starts."""
-
-    async def announce(accepted: Accepted) -> None:
-        if accepted.outcome is Outcome.CREATED:
-            assert accepted.conversation is not None and accepted.message is not None
-            await turns.publish(accepted.conversation.pk, frames.message_created(accepted.message))
-
     return await turns.accept(
-        owner=user, conversation_id=conversation_id, text=text, client_id=client_id, announce=announce,
-        persona_ids=persona_ids, rounds=rounds,
+        owner=user, conversation_id=conversation_id, text=text, client_id=client_id, announce=announce_to_tabs,
+        persona_ids=persona_ids, rounds=rounds, edit_of=edit_of,
     )
+
+
+async def announce_to_tabs(accepted: Accepted) -> None:
+    """The conversation's tabs see a new message, or (an edit, a regenerated reply) the new branch."""
+    if accepted.outcome is not Outcome.CREATED:
+        return
+    assert accepted.conversation is not None and accepted.message is not None
+    if accepted.after_seq is not None:
+        key = (accepted.reply.client_id if accepted.reply else "") or accepted.message.client_id  # regenerate's, or the edit's
+        await turns.publish(accepted.conversation.pk, frames.conversation_branched(
+            accepted.conversation.pk, accepted.after_seq, client_id=key,
+        ))
+    else:
+        await turns.publish(accepted.conversation.pk, frames.message_created(accepted.message))
 
 
 @router.post("/conversations/{int:conversation_id}/stop", response={202: AcceptedOut}, summary="Stop the reply")
 async def stop_reply(request: HttpRequest, conversation_id: int) -> Status[dict[str, str]]:
     await owned(request.auth, conversation_id)
-    if not await database_sync_to_async(selectors.message_streaming)(conversation_id=conversation_id):
+    if not await database_sync_to_async(selectors.reply_being_written)(conversation_id=conversation_id):
         raise Problem(409, "Nothing is being written in this conversation.", code="not_streaming")
     await turns.send_control(conversation_id, {"type": "turn.stop"})
     return Status(202, {"detail": "Stopping; the partial reply is kept with status 'stopped'."})

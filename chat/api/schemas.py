@@ -88,8 +88,22 @@ class MessageOut(Schema):
     usage: dict[str, Any]
     participant_id: int | None = Field(description="The participant who wrote it, in a conversation with personas.")
     speaker: str = Field(description="That participant's name; empty otherwise.")
+    parent_seq: int | None = Field(default=None, description="The seq of the message this one follows; null for a first message.")
+    shown: bool = Field(description="Whether it is on the branch the conversation shows.")
+    versions: list[int] = Field(
+        default_factory=list,
+        description="The seqs of this message's versions (itself among them), oldest first, when it has others; empty otherwise.",
+    )
     created_at: datetime
     updated_at: datetime
+
+    @staticmethod
+    def resolve_parent_seq(message: Any) -> int | None:
+        return message.parent_seq  # annotated by every selector that reads messages for the API
+
+    @staticmethod
+    def resolve_versions(message: Any) -> list[int]:
+        return getattr(message, "versions", [])
 
 
 class MessagePage(Schema):
@@ -100,6 +114,21 @@ class MessagePage(Schema):
 class SendIn(In):
     text: Annotated[Text, Field(min_length=1)]
     rounds: Rounds = 1
+    edit_of: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
+        default=None,
+        description="The seq of a message of yours, on the branch shown, that this text is a new version of: the "
+                    "messages after the original become an earlier branch (kept, and shown again with /branch).",
+    )
+
+
+class BranchIn(In):
+    seq: Annotated[int, Field(ge=1, le=2**31 - 1, description="The message whose version to show.")]
+
+
+class BranchOut(Schema):
+    changed: bool = Field(description="False when that version was shown already.")
+    after_seq: int = Field(description="Messages after this seq were replaced on the branch shown (0: from the first).")
+    shown_seqs: list[int] = Field(description="The seqs of the branch shown now, in order.")
 
 
 class SendAnywhereIn(SendIn):

@@ -18,6 +18,7 @@ from chat.turns.lifecycle import (
     ensure_sweeper,
     finish_pending,
     install_shutdown_hook,
+    regenerate,
     running_turns,
     shutdown,
     start_if_created,
@@ -27,7 +28,7 @@ from chat.turns.lifecycle import (
 )
 
 __all__ = [
-    "Turn", "accept", "control_group", "conversation_group", "ensure_sweeper", "finish_pending", "install_shutdown_hook", "publish", "stop_sweeper",
+    "Turn", "accept", "control_group", "conversation_group", "ensure_sweeper", "finish_pending", "install_shutdown_hook", "publish", "regenerate", "stop_sweeper",
     "running_turns", "send_control",
     "shutdown", "start_if_created", "start_turn", "sweep",
 ]

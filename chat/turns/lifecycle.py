@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
 from django.conf import settings
 
 from chat import conversations, frames, logcontext, metrics, services, voice
@@ -27,6 +28,8 @@ from chat.turns.fanout import publish
 from chat.turns.rounds import OUR_FAULT, Rounds
 
 log = logging.getLogger(__name__)
+
+READING_STOPPED = "Reading aloud was stopped."
 
 _running: dict[int, Turn] = {}
 
@@ -47,29 +50,48 @@ def start_turn(accepted: services.Accepted, *, speak: bool = False) -> Turn:
     return turn
 
 
+Announce = Callable[[services.Accepted], Awaitable[None]]
+
+
 async def accept(
-    *, owner: Any, conversation_id: int | None, text: str, client_id: str,
-    announce: Callable[[services.Accepted], Awaitable[None]], persona_ids: list[int] | None = None, rounds: int = 1,
-    speak: bool = False, audio: services.AudioFile | None = None,
+    *, owner: Any, conversation_id: int | None, text: str, client_id: str, announce: Announce,
+    persona_ids: list[int] | None = None, rounds: int = 1, speak: bool = False,
+    audio: services.AudioFile | None = None, edit_of: int | None = None,
 ) -> services.Accepted:
     """A person's message, from the socket or the API: stored and its reply started, whatever the caller does.
 
     `services.message_accept` stores the message and creates the reply in one transaction. For a
     new or resent message `announce` then tells the caller's clients, and a created reply's turn
     starts even if the caller is cancelled (its socket closed, its HTTP client gone) at any point:
-    the reply row exists, and only a turn finishes it.
+    the reply row exists, and only a turn finishes it. `edit_of`: the message is a new version of that one.
     """
-    accepting = asyncio.ensure_future(database_sync_to_async(services.message_accept)(
+    return await _claimed(database_sync_to_async(services.message_accept)(
         owner=owner, conversation_id=conversation_id, text=text, client_id=client_id, token=uuid.uuid4().hex,
         lease_seconds=settings.CHAT_TURN_LEASE_SECONDS, max_replies=settings.CHAT_MAX_CONCURRENT_REPLIES,
-        persona_ids=persona_ids, rounds=rounds, audio=audio,
-    ))
+        persona_ids=persona_ids, rounds=rounds, audio=audio, edit_of=edit_of,
+    ), announce, speak, metrics.message_send)
+
+
+async def regenerate(
+    *, owner: Any, conversation_id: int, client_id: str, announce: Announce, speak: bool = False,
+) -> services.Accepted:
+    """The last reply written again, as `accept` starts one: the earlier reply stays as a version of it."""
+    return await _claimed(database_sync_to_async(services.reply_regenerate)(
+        owner=owner, conversation_id=conversation_id, client_id=client_id, token=uuid.uuid4().hex,
+        lease_seconds=settings.CHAT_TURN_LEASE_SECONDS, max_replies=settings.CHAT_MAX_CONCURRENT_REPLIES,
+    ), announce, speak, metrics.regeneration)
+
+
+async def _claimed(
+    claim: Awaitable[services.Accepted], announce: Announce, speak: bool, counted: Callable[[str], None],
+) -> services.Accepted:
+    accepting = asyncio.ensure_future(claim)
     try:
         accepted = await metrics.db_save("accept", asyncio.shield(accepting))
     except asyncio.CancelledError:
         accepting.add_done_callback(functools.partial(start_if_created, speak=speak))
         raise
-    metrics.message_send(accepted.outcome)
+    counted(accepted.outcome)
     if accepted.outcome not in (services.Outcome.CREATED, services.Outcome.RESENT):
         return accepted
     try:
@@ -119,6 +141,7 @@ class Turn:
         self._desk: control.ControlDesk | None = None
         self.owner_id: int | None = None  # whose sidebars mark the conversation while the reply is written
         self.speak = False  # read the last reply aloud before the turn ends (chat/voice.py)
+        self._reading: asyncio.Task[dict[str, Any]] | None = None  # the reading aloud, while it runs
 
     async def run(self) -> None:
         self.began = True
@@ -149,12 +172,26 @@ class Turn:
             await asyncio.shield(self._finish())
 
     async def _read_aloud(self) -> None:
-        """The turn's last complete reply, read aloud and stored with it, announced before `turn.finished`."""
+        """The turn's last complete reply, read aloud and stored with it, announced before `turn.finished`.
+
+        A stop while it is read (`turn.stop`) ends the reading: the reply stays complete, and its
+        `assistant.audio` says the reading was stopped.
+        """
         if self.outcome()[0] == Message.Status.STOPPED:
             return
         reply = next((r.last_reply for r in reversed([*self.spoken, self.rounds]) if r.last_reply is not None), None)
-        if reply is not None:
-            await publish(self.conversation_id, await voice.speak(reply))
+        if reply is None:
+            return
+        self._reading = asyncio.create_task(voice.speak(reply))
+        try:
+            frame = await asyncio.shield(self._reading)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not self._reading.cancelled() or (task is not None and task.cancelling()):
+                self._reading.cancel()  # the turn itself is being cancelled (shutdown)
+                raise
+            frame = frames.assistant_audio(reply, error=READING_STOPPED)
+        await publish(self.conversation_id, frame)
 
     async def _speak_all(self) -> None:
         """Each speaker's rounds in turn. One whose providers all fail is stored failed and the next one goes on."""
@@ -245,13 +282,18 @@ class Turn:
 
     async def on_control(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
-        if kind == "turn.stop" and self._work is not None:
+        if kind == "turn.stop" and self._work is not None and not self._work.done():
             self._work.cancel()
+        elif kind == "turn.stop" and self._reading is not None:
+            self._reading.cancel()  # the reply is written: the stop ends its reading aloud
         elif kind == "turn.confirm":
             self.rounds.confirm(str(event.get("call_id", "")), bool(event.get("allow")))
         elif kind == "turn.sync" and self._desk is not None:
-            for frame in self.rounds.snapshot():
-                await self._desk.layer.send(event["reply_channel"], {"type": "chat.frame", "frame": frame})
+            try:
+                for frame in self.rounds.snapshot():
+                    await self._desk.layer.send(event["reply_channel"], {"type": "chat.frame", "frame": frame})
+            except ChannelFull:  # that socket is still far behind: assistant.completed brings it the whole text
+                log.info("A resync answer did not fit its socket's channel")
 
     async def _keep_lease(self) -> None:
         lease = settings.CHAT_TURN_LEASE_SECONDS

@@ -16,8 +16,9 @@ from playwright.sync_api import Page, expect
 
 from chat import services
 from chat.models import Message
-from chat.testing.perf import count, record
 from e2e.pages.chat_page import ChatPage
+from tests.support.perf import count, record
+from tests.support.stored import store_line
 
 pytestmark = pytest.mark.performance
 
@@ -52,7 +53,7 @@ def _stored_conversation(owner: Any, turns: int) -> Any:
             Message(conversation=conversation, seq=seq + 4, role="assistant",
                     content=f"The answer to turn {turn} is **{turn * 7}**.\n\n- asked: `{turn}*7`\n- tool: calculator"),
         ]
-    Message.objects.bulk_create(rows, batch_size=1000)
+    store_line(conversation, rows)
     return conversation
 
 

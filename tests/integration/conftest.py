@@ -10,10 +10,10 @@ from channels.layers import channel_layers
 from django.db import connections
 
 from chat import tools, turns
-from chat.testing.integrity import history_problems
-from chat.testing.providers import SCRIPTED
-from chat.testing.scripted_model import ScriptedModel
 from chat.turns.control import close_desk
+from tests.support.integrity import history_problems
+from tests.support.providers import SCRIPTED
+from tests.support.scripted_model import ScriptedModel
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def model(use_providers: Any, mocked: responses.RequestsMock) -> ScriptedModel:
 
 @pytest.fixture
 def use_providers(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Configure the chain for one test (chat/testing/providers.py); the settings change rebuilds it and its breakers."""
+    """Configure the chain for one test (tests/support/providers.py); the settings change rebuilds it and its breakers."""
     monkeypatch.setenv("LLM_TEST_KEY", "sk-test-key")
 
     def configure(*providers: dict[str, Any]) -> None:
@@ -52,7 +52,7 @@ async def thread_connections_closed_at_the_end(django_db_setup: None, django_db_
 @pytest.fixture(autouse=True)
 async def no_turn_or_session_outlives_its_test(request: pytest.FixtureRequest):
     """Each test ends with no reply being written, no MCP session open and no channel layer left,
-    and leaves an intact history (chat/testing/integrity.py).
+    and leaves an intact history (tests/support/integrity.py).
 
     A fresh channel layer per test keeps groups and buffered frames from leaking between tests.
     """

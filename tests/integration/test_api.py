@@ -15,10 +15,10 @@ from openapi_spec_validator import validate
 
 from chat import services, turns
 from chat.models import ApiToken, Conversation, Message
-from chat.testing.api import API, PROBLEM, ApiClient, assert_problem, bearer_client, client_of, patch, post, token_for
-from chat.testing.scripted_model import ScriptedModel, probe_hub
-from chat.testing.socket import connected, receive_frame, receive_turn, reply_text, send
-from chat.testing.stored import stored
+from tests.support.api import API, PROBLEM, ApiClient, assert_problem, bearer_client, client_of, patch, post, token_for
+from tests.support.scripted_model import ScriptedModel, probe_hub
+from tests.support.socket import connected, receive_frame, receive_turn, reply_text, send
+from tests.support.stored import leased, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,16 +35,6 @@ def conversation_with_message(owner: Any, title: str = "theirs") -> Conversation
     services.message_create(conversation_id=conversation.pk, role=Message.Role.USER, content="hi", client_id="c1")
     return conversation
 
-
-@database_sync_to_async
-def leased(conversation_id: int, token: str = "elsewhere") -> None:
-    """Hold the conversation's lease as a turn on another process would (no messages left streaming)."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    until = timezone.now() + timedelta(seconds=60) if token else None
-    Conversation.objects.filter(pk=conversation_id).update(turn_token=token, turn_lease_until=until)
 
 
 # Conversations
@@ -424,7 +414,8 @@ EXPECTED_ROUTES = {
     ("delete", "/api/v1/conversations/{conversation_id}"), ("get", "/api/v1/conversations/{conversation_id}/export"),
     ("get", "/api/v1/conversations/{conversation_id}/messages"), ("post", "/api/v1/conversations/{conversation_id}/messages"),
     ("get", "/api/v1/conversations/{conversation_id}/messages/{seq}"), ("post", "/api/v1/messages"),
-    ("post", "/api/v1/conversations/{conversation_id}/stop"), ("get", "/api/v1/conversations/{conversation_id}/events"),
+    ("post", "/api/v1/conversations/{conversation_id}/stop"), ("post", "/api/v1/conversations/{conversation_id}/regenerate"),
+    ("post", "/api/v1/conversations/{conversation_id}/branch"), ("get", "/api/v1/conversations/{conversation_id}/events"),
     ("post", "/api/v1/conversations/{conversation_id}/confirmations/{call_id}"),
     ("get", "/api/v1/tokens"), ("post", "/api/v1/tokens"), ("get", "/api/v1/tokens/{token_id}"),
     ("delete", "/api/v1/tokens/{token_id}"), ("get", "/api/v1/providers"), ("get", "/api/v1/me"),

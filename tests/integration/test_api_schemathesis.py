@@ -28,7 +28,7 @@ from schemathesis.checks import (
 
 from chat import services
 from chat.models import Message
-from chat.testing.daphne import database_url, server_env, start_daphne
+from tests.support.daphne import database_url, server_env, start_daphne
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

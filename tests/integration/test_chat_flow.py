@@ -13,11 +13,11 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat.models import Document, Message
-from chat.testing.api import API, assert_problem, bearer_client, client_of, patch, post
-from chat.testing.documents import PLANTED, attach, set_mode, uploaded
-from chat.testing.pdfs import filler_pages, pdf_bytes
-from chat.testing.socket import connected, final_reply, of_type, receive_frame, run_turn, send
-from chat.testing.stored import stored
+from tests.support.api import API, assert_problem, bearer_client, client_of, patch, post
+from tests.support.documents import PLANTED, attach, set_mode, uploaded
+from tests.support.pdfs import filler_pages, pdf_bytes
+from tests.support.socket import connected, final_reply, of_type, receive_frame, run_turn, send
+from tests.support.stored import stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,11 +14,11 @@ from channels.db import database_sync_to_async
 
 from chat import services
 from chat.models import Message
-from chat.testing import wire
-from chat.testing.api import bearer_client, post
-from chat.testing.providers import ANTHROPIC_URL, BACKUP, OPENAI_URL, PRIMARY, anthropic_text, bodies, openai_text
-from chat.testing.socket import connected, of_type, receive_frame, receive_turn, send
-from chat.testing.stored import stored
+from tests.support import wire
+from tests.support.api import bearer_client, post
+from tests.support.providers import ANTHROPIC_URL, BACKUP, OPENAI_URL, PRIMARY, anthropic_text, bodies, openai_text
+from tests.support.socket import connected, of_type, receive_frame, receive_turn, send
+from tests.support.stored import stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

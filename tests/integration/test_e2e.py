@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from chat.testing.mcp_servers import PROBE_LOG_ENV, installed_hub, read_probe_log, stdio_config
-from chat.testing.scripted_model import ScriptedModel
-from chat.testing.socket import connected, of_type, receive_frame, reply_text, run_turn, send
-from chat.testing.stored import stored
-from chat.testing.wire import openai_sse, openai_text_chunks, openai_tool_call_chunks, openai_usage_chunk
 from chat.tools.config import parse_servers
+from tests.support.mcp_servers import PROBE_LOG_ENV, installed_hub, read_probe_log, stdio_config
+from tests.support.scripted_model import ScriptedModel
+from tests.support.socket import connected, of_type, receive_frame, reply_text, run_turn, send
+from tests.support.stored import stored
+from tests.support.wire import openai_sse, openai_text_chunks, openai_tool_call_chunks, openai_usage_chunk
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,7 +5,9 @@ import time
 
 import pytest
 
-from chat.testing.socket import connected, final_reply, of_type, receive_frame, run_turn, send
+from chat import calc
+from tests.support.calculations import calculation_taking
+from tests.support.socket import connected, final_reply, of_type, receive_frame, run_turn, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,4 +60,37 @@ async def test_rendering_a_huge_reply_full_of_code_does_not_stall_another_person
 
     done = final_reply(frames)
     assert done["status"] == "complete" and done["text"] == text and "<pre" in done["html"]
+    assert trips and max(trips) < LAG_BOUND_SECONDS, f"another person's ping took up to {max(trips):.2f} s"
+
+
+async def test_a_calculation_inside_its_time_limit_answers_and_one_past_it_is_stopped_at_the_limit(
+    user, other_user, model, settings, monkeypatch
+):
+    """CHAT_CALCULATOR_TIMEOUT_SECONDS at its boundary: half the limit gives the result, a runaway calculation
+    ends as a tool error naming the limit after about the limit, and neither holds up another person's socket."""
+    settings.CHAT_CALCULATOR_TIMEOUT_SECONDS = 1.0
+    model.calls("builtin__calculator", {"expression": "1+1"}).says("Two.")  # starts the worker process
+    model.calls("builtin__calculator", {"expression": "6*7"}).says("It is 42.")
+    model.calls("builtin__calculator", {"expression": "6*8"}).says("That calculation took too long.")
+    async with connected(user) as asker, connected(other_user) as bystander:
+        warm = await run_turn(asker, "warm up", timeout=30)
+        assert of_type(warm, "tool.finished")[0]["result"] == "2"
+
+        async def ask(seconds: float, text: str) -> list:
+            monkeypatch.setattr(calc, "calculate", calculation_taking(seconds))
+            return await run_turn(asker, text, timeout=30)
+
+        inside_task = asyncio.create_task(ask(0.5, "what is 6*7, slowly"))
+        trips = await _ping_round_trips(bystander, inside_task)
+        over_task = asyncio.create_task(ask(5, "what is 6*8, far too slowly"))
+        trips += await _ping_round_trips(bystander, over_task)
+        inside, over = await inside_task, await over_task
+
+    answered = of_type(inside, "tool.finished")[0]
+    assert (answered["is_error"], answered["result"]) == (False, "42")
+    assert final_reply(inside)["text"] == "It is 42."
+    stopped = of_type(over, "tool.finished")[0]
+    assert stopped["is_error"] and stopped["result"].endswith("The calculation was stopped: it took longer than 1 s.")
+    assert 1000 <= stopped["duration_ms"] < 1400, f"stopped after {stopped['duration_ms']} ms, the limit is 1,000"
+    assert final_reply(over)["status"] == "complete"  # the reply goes on after the tool error
     assert trips and max(trips) < LAG_BOUND_SECONDS, f"another person's ping took up to {max(trips):.2f} s"

@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from chat import protocol
 from chat.consumers import ChatConsumer
 from chat.models import Message
-from chat.testing.socket import connected, receive_frame, send
+from tests.support.socket import connected, receive_frame, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

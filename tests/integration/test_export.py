@@ -11,8 +11,8 @@ from django.test import AsyncClient
 
 from chat import services
 from chat.models import Message
-from chat.testing.stored import stored
 from tests.integration.test_api import API, assert_problem, bearer_client, client_of
+from tests.support.stored import stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -94,3 +94,29 @@ async def test_a_code_fence_inside_a_tool_result_cannot_close_the_exports_fence(
     )
     text = (await (await bearer_client(user)).get(f"{API}/conversations/{conversation_id}/export?format=md")).content
     assert b"````\n```\n# not a heading\n```\n````" in text
+
+
+@database_sync_to_async
+def regenerated(owner: Any) -> int:
+    """A question with two replies: the first an earlier version, the second shown."""
+    from chat import branches
+
+    conversation = services.conversation_create(owner=owner, title="Versions")
+    add = services.message_create
+    question = add(conversation_id=conversation.pk, role="user", content="Colour?", client_id="c1")
+    add(conversation_id=conversation.pk, role="assistant", content="Blue.")
+    branches.show(conversation.pk, question)
+    add(conversation_id=conversation.pk, role="assistant", content="Green.")
+    return conversation.pk
+
+
+async def test_the_json_export_holds_every_version_with_its_parent_and_the_markdown_the_branch_shown(user):
+    conversation_id = await regenerated(user)
+    client = await bearer_client(user)
+    data = (await client.get(f"{API}/conversations/{conversation_id}/export", {"format": "json"})).json()
+    assert [(m["seq"], m["parent_seq"], m["shown"], m["content"]) for m in data["messages"]] == [
+        (1, None, True, "Colour?"), (2, 1, False, "Blue."), (3, 1, True, "Green."),
+    ]
+    markdown = (await client.get(f"{API}/conversations/{conversation_id}/export", {"format": "md"})).content.decode()
+    assert "Green." in markdown and "Blue." not in markdown
+    assert "1 message(s) of other versions are in the JSON export" in markdown

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from chat import protocol, services, turns
 from chat.models import Message
-from chat.testing.socket import communicator, session_cookie
+from tests.support.socket import communicator, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -20,9 +20,9 @@ from channels.layers import channel_layers, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient
 
-from chat.testing.mcp_servers import installed_hub, probe_server
-from chat.testing.ports import free_port
 from chat.tools.config import memory_server, parse_servers
+from tests.support.mcp_servers import installed_hub, probe_server
+from tests.support.ports import free_port
 
 SECRET = "hunter2-do-not-show"
 BOUND = 1.0  # READY_CHECK_SECONDS in these tests

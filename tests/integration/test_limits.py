@@ -4,20 +4,35 @@ read from settings loaded in a fresh process with none of the variables set."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
 
 from chat import services
 from chat.models import Message
-from chat.testing.api import assert_problem, bearer_client, post
-from chat.testing.checkout import bare_environment, settings_checkout
-from chat.testing.scripted_model import probe_hub
-from chat.testing.socket import connected, final_reply, receive_frame, run_turn, send_message
-from chat.testing.stored import stored
+from tests.support.api import assert_problem, bearer_client, post
+from tests.support.checkout import bare_environment, settings_checkout
+from tests.support.fake_llm_server import FakeLLMServer, Hold, text_reply
+from tests.support.layers import channel_dropped
+from tests.support.providers import PRIMARY
+from tests.support.scripted_model import probe_hub
+from tests.support.socket import (
+    connected,
+    final_reply,
+    receive_frame,
+    receive_turn,
+    reply_text,
+    run_turn,
+    send_message,
+)
+from tests.support.stored import stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -96,8 +111,165 @@ async def test_the_configured_system_prompt_is_what_the_model_is_sent_first(user
     assert first == {"role": "system", "content": "You answer only in haiku."}
 
 
+def in_memory_layer(capacity: int) -> dict:
+    """The in-memory layer whatever the pass (these tests are about its capacity; Redis has its own)."""
+    return {"default": {"BACKEND": "chat.layers.InMemoryChannelLayer", "CONFIG": {"capacity": capacity}}}
+
+
+async def test_a_sockets_channel_holds_channel_capacity_frames_and_drops_only_what_comes_past_it(settings):
+    """CHANNEL_CAPACITY on the in-memory layer: a socket that reads nothing holds exactly that many frames of
+    its conversation; the next is dropped for it alone (the sender goes on, another socket gets it), and a
+    frame sent to the full channel itself (a turn answering `turn.sync`) is refused with ChannelFull."""
+    settings.CHANNEL_LAYERS = in_memory_layer(capacity=3)
+    layer = get_channel_layer()
+    stalled, reading = await layer.new_channel(), await layer.new_channel()
+    for channel in (stalled, reading):
+        await layer.group_add("conversation.1", channel)
+
+    async def read(channel: str) -> object:
+        return (await asyncio.wait_for(layer.receive(channel), 5))["n"]
+
+    read_as_sent = []
+    for n in range(4):  # the fourth comes past the stalled socket's capacity: the sender is not told
+        await layer.group_send("conversation.1", {"type": "chat.frame", "n": n})
+        read_as_sent.append(await read(reading))
+    with pytest.raises(ChannelFull):
+        await layer.send(stalled, {"type": "chat.frame", "n": "sync"})
+
+    assert read_as_sent == [0, 1, 2, 3]
+    assert [await read(stalled) for _ in range(3)] == [0, 1, 2]  # the first 3, in order
+    assert channel_dropped(stalled, layer)  # nothing more was held for it
+    await layer.send(stalled, {"type": "chat.frame", "n": "after"})  # read, it takes frames again
+    assert await read(stalled) == "after"
+
+
+def dropped(kind: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("chat_channel_layer_dropped_total", {"kind": kind}) or 0.0
+
+
+async def test_at_capacity_a_final_frame_takes_the_place_of_queued_reply_text_and_a_lost_frame_is_counted(
+    settings, caplog
+):
+    """Reply text past a full channel is recoverable (offset gaps resync; assistant.completed has it all), a
+    final frame is not: it evicts the oldest queued delta instead of being dropped. A channel full of frames
+    that cannot be resent loses the next one, and says so in the log and the metrics."""
+    settings.CHANNEL_LAYERS = in_memory_layer(capacity=3)
+    layer = get_channel_layer()
+    stalled = await layer.new_channel()
+    await layer.group_add("conversation.1", stalled)
+    before = {kind: dropped(kind) for kind in ("delta", "evicted", "frame")}
+
+    def frame(kind: str, n: int) -> dict:
+        return {"type": "chat.frame", "frame": {"type": kind, "conversation_id": 1, "seq": 2, "offset": n, "text": "x"}}
+
+    for n in range(4):  # the fourth delta comes past the capacity: dropped, recoverable
+        await layer.group_send("conversation.1", frame("assistant.delta", n))
+    await layer.group_send("conversation.1", frame("assistant.completed", 0))
+    await layer.group_send("conversation.1", frame("turn.finished", 0))
+    held = [(await asyncio.wait_for(layer.receive(stalled), 5))["frame"] for _ in range(3)]
+    assert [(f["type"], f["offset"]) for f in held] == [
+        ("assistant.delta", 2), ("assistant.completed", 0), ("turn.finished", 0),
+    ]
+
+    for n in range(3):
+        await layer.group_send("conversation.1", frame("tool.finished", n))
+    await layer.group_send("conversation.1", frame("turn.finished", 9))  # nothing recoverable to make room for it
+    assert "a turn.finished frame was dropped" in caplog.text
+    assert {kind: dropped(kind) - before[kind] for kind in before} == {"delta": 1, "evicted": 2, "frame": 1}
+
+
+async def test_a_socket_whose_channel_was_full_when_reply_text_came_still_streams_the_whole_text(
+    user, use_providers, settings, monkeypatch
+):
+    """What CHANNEL_CAPACITY's docs promise at capacity: the layer drops the delta for the socket that fell
+    behind, and the socket notices the offset gap at the next delta and gets the missing text from the turn,
+    so the text it streams is whole before the reply completes."""
+    settings.CHANNEL_LAYERS = in_memory_layer(capacity=2)
+    layer = get_channel_layer()
+    deliver = layer.send
+    overflowed, started = asyncio.Event(), {}
+
+    async def send(channel: str, message: dict) -> None:
+        frame = message.get("frame", {})
+        if frame.get("type") == "assistant.started":
+            started["event"] = message
+        if frame.get("type") == "assistant.delta" and not overflowed.is_set():
+            # The socket fell `capacity` frames behind just as the reply's first text comes: its channel
+            # holds copies of a frame it already has (it drops them when it reads them), and nothing else.
+            queue = layer.channels.setdefault(channel, asyncio.Queue(maxsize=layer.get_capacity(channel)))
+            while not queue.full():
+                queue.put_nowait((time.time() + layer.expiry, started["event"]))
+            overflowed.set()
+        await deliver(channel, message)  # the layer's own send, to the full channel
+
+    monkeypatch.setattr(layer, "send", send)
+    with FakeLLMServer() as fake:
+        use_providers({**PRIMARY, "base_url": fake.base_url})
+        fake.script(text_reply("Lost on the way ", Hold("gap"), "and found ", Hold("end"), "again."))
+        async with connected(user) as comm:
+            await send_message(comm, "hello")
+            frames: list = []
+            await receive_frame(comm, "assistant.started", seen=frames)
+            await asyncio.wait_for(overflowed.wait(), 10)
+            await asyncio.to_thread(fake.wait_until_held, "gap")
+            fake.release("gap")  # the next text comes past the gap: the socket asks the turn for all of it
+            await asyncio.to_thread(fake.wait_until_held, "end")
+            caught_up = await receive_frame(comm, "assistant.delta", seen=frames)
+            fake.release("end")
+            await receive_turn(comm, seen=frames)
+
+    assert (caught_up["offset"], caught_up["text"]) == (0, "Lost on the way and found ")  # nothing was lost
+    streamed = frames[: frames.index(final_reply(frames))]  # what the socket showed while the reply was written
+    assert reply_text(streamed) == "Lost on the way and found again."
+    assert final_reply(frames)["text"] == "Lost on the way and found again."
+
+
+def _settings_loaded(tmp_path, **variables: str) -> dict:
+    """chatsite/settings.py imported in a fresh process, production-style (no .env, no test settings), with
+    these variables; only read, so a database or Redis URL is never connected to."""
+    script = (
+        "import json, chatsite.settings as s; "
+        "print(json.dumps({'layers': s.CHANNEL_LAYERS, 'database': s.DATABASES['default']}, default=str))"
+    )
+    tmp_path.mkdir()
+    checkout = settings_checkout(tmp_path)
+    env = bare_environment(SECRET_KEY="settings-test", ALLOWED_HOSTS="x", **variables)
+    done = subprocess.run([sys.executable, "-c", script], cwd=checkout, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_channel_capacity_and_the_redis_and_pool_settings_reach_what_they_configure(tmp_path):
+    """docs/configuration.md "Scale-out": CHANNEL_CAPACITY sizes both layers' channels; under REDIS_URL
+    redis-py reads with a 30 s timeout (outlasting channels_redis's 5 s blocking read) from a pool of 1000
+    connections; DATABASE_POOL gives psycopg's pool of 2 to 10 and no CONN_MAX_AGE of Django's own."""
+    memory = _settings_loaded(tmp_path / "memory", CHANNEL_CAPACITY="7")
+    assert memory["layers"]["default"] == {"BACKEND": "chat.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 7}}
+    assert (memory["database"]["CONN_MAX_AGE"], memory["database"]["CONN_HEALTH_CHECKS"]) == (600, True)
+
+    nowhere = "redis://127.0.0.1:1/0"  # read, never connected to
+    redis = _settings_loaded(tmp_path / "redis", REDIS_URL=nowhere, CHANNEL_CAPACITY="7")["layers"]["default"]
+    assert redis["BACKEND"] == "channels_redis.core.RedisChannelLayer" and redis["CONFIG"]["capacity"] == 7
+    (host,) = redis["CONFIG"]["hosts"]
+    assert (host["socket_timeout"], host["max_connections"]) == (30.0, 1000)
+
+    pooled = _settings_loaded(tmp_path / "pool", DATABASE_URL="postgres://nobody@127.0.0.1:1/none", DATABASE_POOL="true")
+    assert pooled["database"]["CONN_MAX_AGE"] == 0
+    assert pooled["database"]["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 10}
+
+
+def test_a_database_pool_without_postgresql_stops_the_start_naming_it(tmp_path):
+    script = "import chatsite.settings"
+    env = bare_environment(SECRET_KEY="settings-test", ALLOWED_HOSTS="x", DATABASE_POOL="true")
+    done = subprocess.run([sys.executable, "-c", script], cwd=settings_checkout(tmp_path), env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "ImproperlyConfigured: DATABASE_POOL needs a PostgreSQL DATABASE_URL." in done.stderr
+
+
 # Production defaults: the value each documented setting takes with no variable set (docs/configuration.md,
-# docs/documents.md). A changed default without its docs, or docs without the change, fails here.
+# docs/documents.md, docs/tools.md). A changed default without its docs, or docs without the change, fails here.
 DOCUMENTED_DEFAULTS = {
     "DEBUG": False,
     "CHAT_MAX_MESSAGE_CHARS": 8000,
@@ -144,6 +316,32 @@ DOCUMENTED_DEFAULTS = {
     "TTS_PROVIDER": "espeak",
     "SESSION_COOKIE_SECURE": False,
     "SECURE_HSTS_SECONDS": 0,
+    "HTTPS": False,
+    "SECURE_SSL_REDIRECT": False,
+    "SERVE_STATIC": False,
+    "CSRF_TRUSTED_ORIGINS": [],
+    "CORS_ALLOWED_ORIGINS": [],
+    "AXES_FAILURE_LIMIT": 5,
+    "AXES_COOLOFF_TIME": "0:15:00",  # AXES_COOLOFF_MINUTES 15
+    "API_RATE_LIMIT_PER_MINUTE": 60,
+    "DATA_UPLOAD_MAX_MEMORY_SIZE": 262144,
+    "LOG_FORMAT": "text",
+    "LOG_MESSAGE_TEXT": False,
+    "READY_CHECK_SECONDS": 2.0,
+    "CACHE_KEY_PREFIX": "chatsite",
+    "SQLITE_SYNCHRONOUS": "NORMAL",
+    "CHANNEL_CAPACITY": 10000,
+    "MCP_CALL_TIMEOUT_SECONDS": 30.0,
+    "MCP_LIST_TIMEOUT_SECONDS": 10.0,
+    "MCP_RETRY_AFTER_SECONDS": 30.0,
+    "MCP_CONFIRM_TIMEOUT_SECONDS": 120.0,
+    "MCP_MAX_RESULT_CHARS": 20000,
+    "STT_MODEL": "whisper-1",
+    "STT_TIMEOUT_SECONDS": 60.0,
+    "TTS_MODEL": "tts-1",
+    "TTS_VOICE": "alloy",
+    "TTS_TIMEOUT_SECONDS": 60.0,
+    "TTS_MAX_CHARS": 4000,
 }
 
 

@@ -1,6 +1,6 @@
 """The LLM layer through the real application: a logged-in socket, the turn engine, real providers.
 
-Providers are mocked with `responses` registrations of real wire-format bodies (chat.testing.wire)
+Providers are mocked with `responses` registrations of real wire-format bodies (tests.support.wire)
 at https://llm.test/v1 (OpenAI-compatible) and https://anthropic.test/v1 (Anthropic); the stop
 test uses the scripted fake server on a loopback port, because only a real socket can stay open.
 """
@@ -17,13 +17,13 @@ import responses
 
 from chat.llm import get_llm
 from chat.llm.breaker import CLOSED, OPEN
-from chat.testing import wire
-from chat.testing.cassette import replay
-from chat.testing.clock import FakeTime
-from chat.testing.fake_llm_server import FakeLLMServer, Hold, text_reply
-from chat.testing.providers import ANTHROPIC_URL, BACKUP, OPENAI_URL, PRIMARY, anthropic_text, bodies, openai_text
-from chat.testing.socket import connected, of_type, receive_frame, reply_text, run_turn, send, send_message
-from chat.testing.stored import stored
+from tests.support import wire
+from tests.support.cassette import replay
+from tests.support.clock import FakeTime
+from tests.support.fake_llm_server import FakeLLMServer, Hold, text_reply
+from tests.support.providers import ANTHROPIC_URL, BACKUP, OPENAI_URL, PRIMARY, anthropic_text, bodies, openai_text
+from tests.support.socket import connected, of_type, receive_frame, reply_text, run_turn, send, send_message
+from tests.support.stored import stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,8 +16,8 @@ from django.conf import settings
 
 from chat import tools
 from chat.logcontext import ContextFilter, JsonFormatter
-from chat.testing.scripted_model import ScriptedModel
-from chat.testing.socket import connected, of_type, run_turn
+from tests.support.scripted_model import ScriptedModel
+from tests.support.socket import connected, of_type, run_turn
 
 SECRET_TEXT = "papaya-7f3a"  # in the message, the tool's arguments, the tool's error and the reply
 

@@ -21,7 +21,9 @@ from django.conf import settings as django_settings
 from mcp.server.mcpserver import Context, MCPServer
 
 from chat import tools
-from chat.testing.mcp_servers import (
+from chat.tools.config import memory_server, parse_servers
+from chat.tools.hub import Hub
+from tests.support.mcp_servers import (
     PROBE_LOG_ENV,
     installed_hub,
     probe_server,
@@ -29,11 +31,9 @@ from chat.testing.mcp_servers import (
     serve_http,
     stdio_config,
 )
-from chat.testing.ports import free_port
-from chat.testing.scripted_model import ScriptedModel, probe_hub
-from chat.testing.socket import connected, of_type, receive_frame, receive_turn, run_turn, send, send_message
-from chat.tools.config import memory_server, parse_servers
-from chat.tools.hub import Hub
+from tests.support.ports import free_port
+from tests.support.scripted_model import ScriptedModel, probe_hub
+from tests.support.socket import connected, of_type, receive_frame, receive_turn, run_turn, send, send_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,10 +21,10 @@ from prometheus_client.multiprocess import mark_process_dead
 
 import chat
 from chat.llm import get_llm
-from chat.testing.clock import FakeTime
-from chat.testing.metrics import get_metrics, scrape
-from chat.testing.scripted_model import ScriptedModel, probe_hub
-from chat.testing.socket import connected, receive_frame, receive_turn, run_turn, send, send_message
+from tests.support.clock import FakeTime
+from tests.support.metrics import get_metrics, scrape
+from tests.support.scripted_model import ScriptedModel, probe_hub
+from tests.support.socket import connected, receive_frame, receive_turn, run_turn, send, send_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,7 +3,7 @@
 import pytest
 from django.test import override_settings
 
-from chat.testing.socket import communicator, session_cookie
+from tests.support.socket import communicator, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

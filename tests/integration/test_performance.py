@@ -2,7 +2,7 @@
 
 Every turn goes through the routed ASGI application, the offline demo model (no token delay) and
 the built-in calculator: "what is 12*7" is a tool call and a reply. The figures go to
-perf-results/ (chat/testing/perf.py); no test asserts a time. Only a leak fails, or history
+perf-results/ (tests/support/perf.py); no test asserts a time. Only a leak fails, or history
 building that grows clearly faster than the conversation. docs/testing.md says why the bounds are
 what they are. Sizes come from PERF_* variables, the issue's numbers by default.
 """
@@ -23,9 +23,9 @@ import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
-from chat.testing.perf import count, counts, percentiles, record, rss_mb
-from chat.testing.socket import Frame, connected, final_reply, of_type, receive_frame, receive_turn, send, send_message
 from chat.turns.history import build_history
+from tests.support.perf import count, counts, percentiles, record, rss_mb
+from tests.support.socket import Frame, connected, final_reply, of_type, receive_frame, receive_turn, send, send_message
 
 pytestmark = [pytest.mark.performance, pytest.mark.django_db(transaction=True)]
 

@@ -4,7 +4,7 @@ Hypothesis draws a text (emoji sequences, CJK, combining marks, a fenced code bl
 lines) and a nested JSON object of tool-call arguments, splits the text into tokens and the
 arguments' JSON into fragments at random characters, builds the provider's real stream (OpenAI or
 Anthropic), and cuts its bytes at random offsets, inside UTF-8 characters, `data:` lines and
-strings (chat/testing/chunking.py). Through the whole application, the tool receives exactly the
+strings (tests/support/chunking.py). Through the whole application, the tool receives exactly the
 arguments, and the stored reply, its `assistant.completed` text and its deltas applied by offset
 all equal the text. `CHUNKING_EXAMPLES` sets the examples per family (default 40).
 """
@@ -21,13 +21,13 @@ import responses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat.testing import wire
-from chat.testing.chunking import body_in_pieces
-from chat.testing.mcp_servers import Probe
-from chat.testing.providers import ANTHROPIC_URL, BACKUP, OPENAI_URL, PRIMARY
-from chat.testing.scripted_model import probe_hub
-from chat.testing.socket import connected, final_reply, reply_text, run_turn
-from chat.testing.stored import stored
+from tests.support import wire
+from tests.support.chunking import body_in_pieces
+from tests.support.mcp_servers import Probe
+from tests.support.providers import ANTHROPIC_URL, BACKUP, OPENAI_URL, PRIMARY
+from tests.support.scripted_model import probe_hub
+from tests.support.socket import connected, final_reply, reply_text, run_turn
+from tests.support.stored import stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,7 +6,7 @@ from contextlib import AsyncExitStack
 import pytest
 from django.test import override_settings
 
-from chat.testing.socket import communicator, connected, receive_frame, run_turn, send_message, session_cookie
+from tests.support.socket import communicator, connected, receive_frame, run_turn, send_message, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

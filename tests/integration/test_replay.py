@@ -10,7 +10,8 @@ from django.test import override_settings
 
 from chat import services
 from chat.models import Message
-from chat.testing.socket import connected, receive_frame, send
+from tests.support.socket import connected, receive_frame, send
+from tests.support.stored import store_line
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,10 +19,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @database_sync_to_async
 def long_conversation(user: Any, count: int, text: str = "message") -> int:
     conversation = services.conversation_create(owner=user, first_text="long")
-    Message.objects.bulk_create(
+    store_line(conversation, [
         Message(conversation=conversation, seq=n, role="user" if n % 2 else "assistant", content=f"{text} {n}")
         for n in range(1, count + 1)
-    )
+    ])
     return conversation.pk
 
 

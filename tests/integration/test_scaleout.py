@@ -19,10 +19,10 @@ from django.conf import settings
 from django.db import connection
 
 from chat import services
-from chat.testing.daphne import Daphne, database_url, server_env, start_daphne
-from chat.testing.live_socket import live_socket, receive, send, send_message
-from chat.testing.socket import reply_text, session_cookie
-from chat.testing.stored import stored
+from tests.support.daphne import Daphne, database_url, server_env, start_daphne
+from tests.support.live_socket import live_socket, receive, send, send_message
+from tests.support.socket import reply_text, session_cookie
+from tests.support.stored import stored
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -7,8 +7,8 @@ from django.test import Client, override_settings
 
 from chat.models import Message
 from chat.session_watch import group_name
-from chat.testing.login import login
-from chat.testing.socket import communicator, receive_frame, send, send_message
+from tests.support.login import login
+from tests.support.socket import communicator, receive_frame, send, send_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

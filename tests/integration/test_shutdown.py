@@ -13,11 +13,11 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from chat.testing.daphne import database_url, server_env, start_daphne
-from chat.testing.live_socket import live_socket, receive, send_message
-from chat.testing.mcp_servers import stdio_config
-from chat.testing.socket import reply_text, session_cookie
-from chat.testing.stored import stored
+from tests.support.daphne import database_url, server_env, start_daphne
+from tests.support.live_socket import live_socket, receive, send_message
+from tests.support.mcp_servers import stdio_config
+from tests.support.socket import reply_text, session_cookie
+from tests.support.stored import stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

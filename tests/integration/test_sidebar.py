@@ -10,8 +10,9 @@ from channels.db import database_sync_to_async
 
 from chat import services
 from chat.models import Conversation, Message
-from chat.testing.api import API, assert_problem, client_of, patch
-from chat.testing.socket import connected, receive_frame, send
+from tests.support.api import API, assert_problem, client_of, patch
+from tests.support.socket import connected, receive_frame, send
+from tests.support.stored import leased
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,17 +27,6 @@ def conversation_of(owner: Any, title: str = "Plans", text: str = "hi") -> int:
 @database_sync_to_async
 def title_of(conversation_id: int) -> str | None:
     return Conversation.objects.filter(pk=conversation_id).values_list("title", flat=True).first()
-
-
-@database_sync_to_async
-def leased(conversation_id: int) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    Conversation.objects.filter(pk=conversation_id).update(
-        turn_token="elsewhere", turn_lease_until=timezone.now() + timedelta(seconds=60)
-    )
 
 
 async def opened(comm: Any, conversation_id: int) -> None:
@@ -134,6 +124,26 @@ async def test_search_finds_message_text_and_titles_in_any_case_and_never_anothe
     assert (await client.get(f"{API}/search", {"q": "rome"})).json()["items"] == []
     theirs = await client_of(other_user)
     assert [h["title"] for h in (await theirs.get(f"{API}/search", {"q": "vienna"})).json()["items"]] == []
+
+
+@database_sync_to_async
+def with_an_earlier_version(owner: Any) -> int:
+    """A question whose first reply ("the old zeppelin answer") was regenerated: it is an earlier version, not shown."""
+    from chat import branches
+
+    cid = conversation_of.func(owner, title="Airships", text="Tell me about airships")
+    question = Message.objects.get(conversation_id=cid, seq=1)
+    services.message_create(conversation_id=cid, role=Message.Role.ASSISTANT, content="the old zeppelin answer")
+    branches.show(cid, question)
+    services.message_create(conversation_id=cid, role=Message.Role.ASSISTANT, content="blimps and dirigibles")
+    return cid
+
+
+async def test_search_finds_the_branch_shown_and_not_an_earlier_version(user):
+    cid = await with_an_earlier_version(user)
+    client = await client_of(user)
+    assert [hit["id"] for hit in (await client.get(f"{API}/search", {"q": "dirigibles"})).json()["items"]] == [cid]
+    assert (await client.get(f"{API}/search", {"q": "zeppelin"})).json()["items"] == []
 
 
 async def test_search_needs_a_query_and_a_login(user):

@@ -21,8 +21,9 @@ from django.db import connection
 
 from chat import services
 from chat.models import Message
-from chat.testing.daphne import Daphne, database_url, server_env, start_daphne
-from chat.testing.socket import connected, receive_frame, send, session_cookie
+from tests.support.daphne import Daphne, database_url, server_env, start_daphne
+from tests.support.socket import connected, receive_frame, send, session_cookie
+from tests.support.stored import store_line
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,10 +31,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @database_sync_to_async
 def big_conversation(user: Any) -> int:
     conversation = services.conversation_create(owner=user, first_text="big")
-    Message.objects.bulk_create(
+    store_line(conversation, [
         Message(conversation=conversation, seq=n, role="user" if n % 2 else "assistant", content="x" * 5000)
         for n in range(1, 101)
-    )
+    ])
     return conversation.pk
 
 

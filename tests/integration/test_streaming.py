@@ -1,6 +1,6 @@
 """The SSE stream of a conversation (GET /api/v1/conversations/{id}/events) through the real application.
 
-Streams are read from the routed ASGI application (chat/testing/sse.py), beside sockets and API sends
+Streams are read from the routed ASGI application (tests/support/sse.py), beside sockets and API sends
 in the same process, so the scripted model and the fake LLM server reach them.
 """
 
@@ -13,13 +13,13 @@ import pytest
 
 from chat import follow, services, turns
 from chat.models import Message
-from chat.testing.api import bearer_client, post, token_for
-from chat.testing.fake_llm_server import FakeLLMServer, Hold, text_reply
-from chat.testing.layers import channel_dropped, group_members
-from chat.testing.providers import OPENAI_URL, PRIMARY
-from chat.testing.socket import connected, receive_frame, receive_turn, reply_text, send
-from chat.testing.sse import events_url, sse_stream
-from chat.testing.stored import stored
+from tests.support.api import bearer_client, post, token_for
+from tests.support.fake_llm_server import FakeLLMServer, Hold, text_reply
+from tests.support.layers import channel_dropped, group_members
+from tests.support.providers import OPENAI_URL, PRIMARY
+from tests.support.socket import connected, receive_frame, receive_turn, reply_text, send
+from tests.support.sse import events_url, sse_stream
+from tests.support.stored import stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,7 +99,7 @@ async def test_without_credentials_the_stream_is_401(conversation):
 
 
 async def test_a_session_may_follow_its_conversation_too(user, conversation):
-    from chat.testing.socket import session_cookie
+    from tests.support.socket import session_cookie
 
     async with sse_stream(events_url(conversation.pk), {"Cookie": await session_cookie(user)}) as stream:
         assert stream.status == 200
@@ -240,7 +240,7 @@ async def test_a_client_gone_mid_reply_frees_its_stream_and_the_reply_is_complet
 
 
 async def test_a_provider_error_mid_stream_ends_with_a_failed_completion(user, use_providers, mocked, auth, conversation):
-    from chat.testing import wire
+    from tests.support import wire
 
     use_providers(PRIMARY)
     body = wire.openai_sse(wire.openai_text_chunks(["Partial ", "text"], finish_reason=None), done=False)
@@ -277,8 +277,8 @@ def test_a_real_daphne_streams_events_unbuffered_with_keep_alives(user, tmp_path
     from django.conf import settings as django_settings
     from django.db import connection
 
-    from chat.testing.daphne import database_url, server_env, start_daphne
-    from chat.testing.sse import SseParser
+    from tests.support.daphne import database_url, server_env, start_daphne
+    from tests.support.sse import SseParser
 
     secret = services.api_token_create(owner=user, name="sse")[1]
     conversation = services.conversation_create(owner=user, title="over daphne")
@@ -303,3 +303,21 @@ def test_a_real_daphne_streams_events_unbuffered_with_keep_alives(user, tmp_path
         assert items[1:3] == ["keep-alive", "keep-alive"], items
     finally:
         server.stop()
+
+
+async def test_a_stream_is_sent_the_new_branch_when_a_reply_is_regenerated(user, model, auth, conversation):
+    model.says("First.").says("Second.")
+    async with connected(user) as comm:
+        await send(comm, "conversation.open", conversation_id=conversation.pk, last_seq=0)
+        await receive_frame(comm, "conversation.opened")
+        await api_send(user, conversation.pk, "Say something")
+        await receive_turn(comm)
+        async with sse_stream(events_url(conversation.pk), auth) as stream:
+            await stream.until("assistant.completed")  # the stored conversation, replayed
+            await send(comm, "message.regenerate", conversation_id=conversation.pk, client_id="again")
+            socket_frames = await receive_turn(comm)
+            sse_frames = await stream.until("turn.finished")
+    assert sse_frames == socket_frames
+    assert [(f["type"], f.get("after_seq"), f.get("versions")) for f in sse_frames[:2]] == [
+        ("conversation.branched", 1, None), ("assistant.started", None, [2, 3])]
+    assert reply_text(sse_frames) == "Second."

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from chat.testing.scripted_model import ScriptedModel, probe_hub
-from chat.testing.socket import connected, of_type, receive_frame, run_turn, send
+from tests.support.scripted_model import ScriptedModel, probe_hub
+from tests.support.socket import connected, of_type, receive_frame, run_turn, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

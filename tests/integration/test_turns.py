@@ -15,10 +15,13 @@ from django.test import override_settings
 from chat import services, turns
 from chat.consumers import ChatConsumer
 from chat.models import Conversation, Message
-from chat.testing import wire
-from chat.testing.providers import OPENAI_URL, SCRIPTED
-from chat.testing.scripted_model import ScriptedModel, probe_hub
-from chat.testing.socket import (
+from chat.tools.hub import Hub
+from chat.turns import control
+from chat.turns.fanout import ReplyText
+from tests.support import wire
+from tests.support.providers import OPENAI_URL, SCRIPTED
+from tests.support.scripted_model import ScriptedModel, probe_hub
+from tests.support.socket import (
     communicator,
     connected,
     final_reply,
@@ -31,10 +34,7 @@ from chat.testing.socket import (
     send_message,
     session_cookie,
 )
-from chat.testing.stored import stored
-from chat.tools.hub import Hub
-from chat.turns import control
-from chat.turns.fanout import ReplyText
+from tests.support.stored import stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,9 +11,9 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat.models import Document, DocumentChunk
-from chat.testing.api import API, assert_problem, bearer_client, client_of
-from chat.testing.documents import PLANTED, upload
-from chat.testing.pdfs import blank_pdf, corrupt_pdf, pdf_bytes
+from tests.support.api import API, assert_problem, bearer_client, client_of
+from tests.support.documents import PLANTED, upload
+from tests.support.pdfs import blank_pdf, corrupt_pdf, pdf_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,7 +1,7 @@
 """Voice messages over the socket: audio.start, binary chunks, audio.end (docs/protocol.md "Voice messages").
 
 The site's LLM, speech to text and text to speech are the fake server's OpenAI-compatible endpoints
-(chat/testing/fake_llm_server.py), reached over real HTTP in their wire formats.
+(tests/support/fake_llm_server.py), reached over real HTTP in their wire formats.
 """
 
 from __future__ import annotations
@@ -18,19 +18,20 @@ from django.test import Client
 from chat import services
 from chat.models import Audio, Message
 from chat.speech.wav import Pcm, read_wav, to_wav
-from chat.testing.fake_llm_server import (
+from tests.support.fake_llm_server import (
     SPEECH_PATH,
     TRANSCRIPTIONS_PATH,
     FakeLLMServer,
+    Hold,
     error_reply,
     text_reply,
     tool_call_reply,
     transcript_reply,
 )
-from chat.testing.providers import PRIMARY
-from chat.testing.socket import connected, final_reply, of_type, receive_frame, receive_turn, send
-from chat.testing.stored import stored
-from chat.testing.voice import (
+from tests.support.providers import PRIMARY
+from tests.support.socket import connected, final_reply, of_type, receive_frame, receive_turn, send
+from tests.support.stored import stored
+from tests.support.voice import (
     ESPEAK_MISSING,
     chunks,
     espeak_available,
@@ -147,6 +148,24 @@ async def test_a_typed_message_can_ask_for_its_reply_to_be_read_aloud(user, fake
     assert of_type(frames, "assistant.audio")[0]["audio_url"]
     assert [r.fields["input"] for r in fake.audio(SPEECH_PATH)] == ["Eighty-four."]
     assert fake.audio(TRANSCRIPTIONS_PATH) == []
+
+
+async def test_stop_while_a_reply_is_read_aloud_ends_the_reading_and_keeps_the_reply(user, fake):
+    fake.script(text_reply("Eighty-four."))
+    fake.script_speech_error(Hold("speaking"))
+    async with connected(user) as comm:
+        await send(comm, "message.send", client_id="spoken", text=QUESTION, speak=True)
+        seen: list[dict[str, Any]] = []
+        completed = await receive_frame(comm, "assistant.completed", seen=seen)
+        await asyncio.to_thread(fake.wait_until_held, "speaking")
+        await send(comm, "generation.stop", conversation_id=completed["conversation_id"])
+        frames = await receive_turn(comm, seen=seen)
+        fake.release("speaking")
+    audio = of_type(frames, "assistant.audio")[0]
+    assert (audio["audio_url"], audio["error"]) == (None, "Reading aloud was stopped.")
+    assert (final_reply(frames)["status"], frames[-1]["status"]) == ("complete", "complete")
+    assert [m.status for m in await stored(completed["conversation_id"])] == ["complete", "complete"]
+    assert await database_sync_to_async(Audio.objects.filter(kind="speech").count)() == 0
 
 
 async def test_deleting_a_conversation_deletes_its_recordings_and_their_files(user, fake):

@@ -9,7 +9,7 @@ from django.test import override_settings
 
 from chat import services
 from chat.models import Message
-from chat.testing.socket import (
+from tests.support.socket import (
     communicator,
     connected,
     final_reply,
@@ -21,7 +21,7 @@ from chat.testing.socket import (
     send_message,
     session_cookie,
 )
-from chat.testing.stored import stored
+from tests.support.stored import stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from chat.documents.chunks import split_pages, split_text
 from chat.documents.extract import Refused, clean_name, extract
 from chat.llm.demo_documents import answer_from_quoted, answer_from_search
-from chat.testing.pdfs import PLANTED, filler_pages, pdf_bytes
+from tests.support.pdfs import PLANTED, filler_pages, pdf_bytes
 
 
 @pytest.mark.parametrize(("given_name", "expected"), [

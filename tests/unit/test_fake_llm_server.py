@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from chat.speech.wav import wav_seconds
-from chat.testing.fake_llm_server import (
+from tests.support.fake_llm_server import (
     SPEECH_PATH,
     STAMP_WIDTH,
     TRANSCRIPTIONS_PATH,

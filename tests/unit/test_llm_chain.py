@@ -14,8 +14,8 @@ from chat.llm.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from chat.llm.chain import ProviderChain
 from chat.llm.config import ProviderConfig
 from chat.llm.registry import build_provider
-from chat.testing import wire
-from chat.testing.clock import FakeTime
+from tests.support import wire
+from tests.support.clock import FakeTime
 
 PRIMARY = "https://primary.test/v1/chat/completions"
 BACKUP = "https://backup.test/v1/messages"

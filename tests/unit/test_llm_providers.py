@@ -14,7 +14,7 @@ from chat.llm.base import ChatMessage, Finish, LLMRequest, Started, TextDelta, T
 from chat.llm.config import ProviderConfig
 from chat.llm.errors import ProviderError
 from chat.llm.openai_compat import OpenAICompatProvider
-from chat.testing import wire
+from tests.support import wire
 
 OPENAI_URL = "https://llm.test/v1/chat/completions"
 ANTHROPIC_URL = "https://anthropic.test/v1/messages"

@@ -14,7 +14,7 @@ from chat.llm.chain import ProviderChain
 from chat.llm.config import ProviderConfig
 from chat.llm.errors import ProviderError
 from chat.llm.openai_compat import OpenAICompatProvider
-from chat.testing.fake_llm_server import FakeLLMServer, Hold, text_reply
+from tests.support.fake_llm_server import FakeLLMServer, Hold, text_reply
 
 REQUEST = LLMRequest([ChatMessage("user", "Hello")])
 

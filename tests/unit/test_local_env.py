@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from chat.testing.checkout import settings_checkout
+from tests.support.checkout import settings_checkout
 
 REPO = Path(settings.BASE_DIR)
 

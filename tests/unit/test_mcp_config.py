@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from chat.testing.mcp_servers import probe_server, serve_http
 from chat.tools import check_configuration
 from chat.tools.config import load_servers, memory_server, parse_servers
 from chat.tools.hub import Hub, build_hub
 from chat.tools.results import model_facing_name, truncate
+from tests.support.mcp_servers import probe_server, serve_http
 
 
 def servers(**entries: Any) -> dict[str, Any]:

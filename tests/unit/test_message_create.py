@@ -10,6 +10,7 @@ from django.db import IntegrityError
 
 from chat import services
 from chat.models import Message
+from chat.services import messages
 
 pytestmark = pytest.mark.django_db
 
@@ -27,14 +28,14 @@ def next_seq(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[int]]:
 
     def script(*taken: int, forever: bool = False) -> list[int]:
         answered: list[int] = []
-        real = services._next_seq
+        real = messages._next_seq
 
         def fake(conversation_id: int) -> int:
             seq = taken[0] if forever else (taken[len(answered)] if len(answered) < len(taken) else real(conversation_id))
             answered.append(seq)
             return seq
 
-        monkeypatch.setattr(services, "_next_seq", fake)
+        monkeypatch.setattr(messages, "_next_seq", fake)  # where message_create looks it up
         return answered
 
     return script

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from chat.testing.clock import one_loop_turn
 from chat.turns import fanout
 from chat.turns.fanout import ReplyText
+from tests.support.clock import one_loop_turn
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""chat/testing/socket.py: a wait is bounded in total, however many other frames keep arriving."""
+"""tests/support/socket.py: a wait is bounded in total, however many other frames keep arriving."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from chat.testing.socket import receive_frame
+from tests.support.socket import receive_frame
 
 
 class ChattySocket:

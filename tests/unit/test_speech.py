@@ -13,7 +13,7 @@ from chat.speech.espeak import EspeakSynthesizer
 from chat.speech.openai import OpenAISpeech, OpenAITranscriber
 from chat.speech.pocketsphinx_stt import PocketSphinxTranscriber
 from chat.speech.wav import Pcm, read_wav, resample, to_wav, wav_seconds
-from chat.testing.voice import ESPEAK_MISSING, espeak_available, tone_pcm
+from tests.support.voice import ESPEAK_MISSING, espeak_available, tone_pcm
 
 BASE = "https://speech.test/v1"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chat.llm.sse import SSEError, SSEEvent, SSEParser
-from chat.testing.wire import anthropic_sse, anthropic_text_events, openai_sse, openai_text_chunks
+from tests.support.wire import anthropic_sse, anthropic_text_events, openai_sse, openai_text_chunks
 
 
 def parse_in_pieces(body: bytes, sizes: list[int] | None = None, size: int = 1) -> list[SSEEvent]:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from chat.testing.clock import FakeTime, one_loop_turn
 from chat.turns import saver as saver_module
 from chat.turns.saver import GroupCommit, InterimSaver
+from tests.support.clock import FakeTime, one_loop_turn
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@
 // `html` of assistant.completed.
 //
 // The page's other scripts each own one part (docs/architecture.md "The chat page's scripts"):
-// announcements.js, copy.js, tool-cards.js, sidebar.js and voice.js are loaded before this one (all
-// `defer`, in order) and register themselves on `window.chatPage` as `announcements`, `copy`,
-// `toolCards`, `sidebar` and `voice`; this script calls them and, at its end, adds to the same object
+// announcements.js, copy.js, tool-cards.js, sidebar.js, voice.js and branches.js are loaded before this
+// one (all `defer`, in order) and register themselves on `window.chatPage` as `announcements`, `copy`,
+// `toolCards`, `sidebar`, `voice` and `branches`; this script calls them and, at its end, adds to the same object
 // the few helpers they call back (listed there), then starts. documents.js, loaded after, uses the
 // first three of those helpers and follows the open conversation's frames through the `chat:frame` event.
 (function () {
@@ -210,6 +210,7 @@
 
   function setBusy(busy) {
     state.busy = busy;
+    dom.messages.dataset.busy = String(busy);
     updateControls();
     if (!busy) sendQueued();
   }
@@ -287,6 +288,7 @@
     const body = el("div", { class: "message-body" });
     article.appendChild(body);
     page.copy.addMessageCopy(article);
+    page.branches.decorate(article, role);
     append(article);
     return { el: article, body: body };
   }
@@ -335,12 +337,14 @@
     item.body.textContent = frame.text;
     setStatus(item, "complete");
     page.voice.showAudio(item, frame.audio_url, "Your recording", false);
+    page.branches.showVersions(item, frame.versions);
     noteFinal(frame.seq);
   }
 
   function onAssistantStarted(frame) {
     const item = messageItem(frame.seq, "assistant");
     labelParticipant(item, frame.participant);
+    page.branches.showVersions(item, frame.versions);
     item.text = "";
     item.points = 0;
     item.resyncing = false;
@@ -404,11 +408,13 @@
     setFootnote(item, "message-note", frame.status === "stopped" ? "Stopped" : "");
     setAskAgain(item, frame.status === "failed" ? frame.seq : null);
     page.voice.showAudio(item, frame.audio_url, "Reply read aloud", false);
+    page.branches.showVersions(item, frame.versions);
     noteFinal(frame.seq);
     keepScrolled(stick);
   }
 
-  // A failed reply (a provider error, or a server restart mid-reply) offers to send the question again.
+  // A failed reply (a provider error, or a server restart mid-reply) offers to ask again: the last
+  // reply is regenerated (the failed one stays as its earlier version); an older one sends the question anew.
   function setAskAgain(item, seq) {
     const old = item.el.querySelector(".ask-again");
     if (old) old.remove();
@@ -417,6 +423,10 @@
     const button = el("button", { type: "button", class: "button button-quiet ask-again" }, "Ask again");
     button.addEventListener("click", () => {
       if (state.busy || !connected()) return;
+      if (item.el === dom.messages.querySelector(":scope > article:last-of-type")) {
+        page.branches.regenerate();
+        return;
+      }
       dom.input.value = question;
       submitMessage();
     });
@@ -566,10 +576,24 @@
     setBusy(Boolean(frame.streaming) || state.pending.size > 0);
   }
 
+  // Another version is shown from after_seq on (branches.js): what this tab showed after it goes; the
+  // new branch's messages follow as ordinary frames, and what is held starts again from after_seq.
+  function truncateAfter(afterSeq, firstSeq, hasEarlier) {
+    Array.from(state.items.keys()).forEach((seq) => {
+      if (seq <= afterSeq) return;
+      state.items.get(seq).el.remove();
+      state.items.delete(seq);
+    });
+    if (state.lastFinalSeq > afterSeq) state.lastFinalSeq = afterSeq;
+    if (hasEarlier) showEarlier(firstSeq, true);
+    showTyping(null);
+  }
+
   // --- errors --------------------------------------------------------------------------------
 
   function onError(frame) {
     page.voice.refused(frame); // a recording refused: it said why
+    if (page.branches.refused(frame)) return; // an edit or a regenerate: said where it was asked
     const pending = frame.client_id ? state.pending.get(frame.client_id) : null;
     if (pending) {
       state.pending.delete(frame.client_id);
@@ -602,6 +626,7 @@
     pong: function () {},
     ...page.toolCards.handlers,
     ...page.voice.handlers,
+    ...page.branches.handlers,
   };
 
   function onFrame(data) {
@@ -692,6 +717,7 @@
     busy: () => state.busy, // a reply is being written
     setBusy: setBusy,
     updateControls: updateControls,
+    truncateAfter: truncateAfter, // (after_seq, first_seq, has_earlier) of a conversation.branched
     // notices and leaving
     showNotice: showNotice,
     keepNotice: keepNotice,

@@ -37,7 +37,8 @@
   }
 
   function cardFor(frame) {
-    return cards.get(frame.seq) || renderCard(frame);
+    const card = cards.get(frame.seq);
+    return card && card.isConnected ? card : renderCard(frame); // a card of a branch no longer shown is rendered again
   }
 
   function setCardState(card, stateName, label) {

@@ -1,8 +1,8 @@
 """Two configured providers (OpenAI-compatible and Anthropic) at real URLs, mocked with `responses`.
 
-Tests register bodies in the providers' true wire formats (chat/testing/wire.py) on these URLs, and
+Tests register bodies in the providers' true wire formats (tests/support/wire.py) on these URLs, and
 read back what the site sent. The `use_providers` and `mocked` fixtures (tests/integration/conftest.py)
-configure the site and hold the mock; the `model` fixture serves a ScriptedModel (chat/testing/scripted_model.py)
+configure the site and hold the mock; the `model` fixture serves a ScriptedModel (tests/support/scripted_model.py)
 on them.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import responses
 
-from chat.testing import wire
+from tests.support import wire
 
 OPENAI_URL = "https://llm.test/v1/chat/completions"
 ANTHROPIC_URL = "https://anthropic.test/v1/messages"

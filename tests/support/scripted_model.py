@@ -2,7 +2,7 @@
 
 Each test scripts what the model does (`calls` a tool, `says` text, or `streams` exact SSE bodies) and
 reads the requests it received. The `model` fixture (tests/integration/conftest.py) configures the site
-to use it as its one provider (`chat.testing.providers.SCRIPTED`); `serve` puts one at any URL.
+to use it as its one provider (`tests.support.providers.SCRIPTED`); `serve` puts one at any URL.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any
 
 import responses
 
-from chat.testing import wire
-from chat.testing.mcp_servers import Probe, installed_hub, probe_server
-from chat.testing.providers import OPENAI_URL
-from chat.testing.wire import openai_sse, openai_text_chunks, openai_tool_call_chunks
 from chat.tools.config import memory_server
 from chat.tools.hub import Hub
+from tests.support import wire
+from tests.support.mcp_servers import Probe, installed_hub, probe_server
+from tests.support.providers import OPENAI_URL
+from tests.support.wire import openai_sse, openai_text_chunks, openai_tool_call_chunks
 
 
 class ScriptedModel:
@@ -49,7 +49,7 @@ class ScriptedModel:
         return self
 
     def streams(self, *bodies: str) -> ScriptedModel:
-        """Exact SSE bodies (chat/testing/wire.py), one per request, for tests about the wire format itself."""
+        """Exact SSE bodies (tests/support/wire.py), one per request, for tests about the wire format itself."""
         self._replies.extend(bodies)
         return self
 

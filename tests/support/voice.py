@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 
-from chat.testing.socket import send
+from tests.support.socket import send
 
 RATE = 16000
 ESPEAK = "espeak-ng"

@@ -2,8 +2,9 @@
 
 After each test (autouse in tests/integration and e2e) no message is left streaming, seq runs from 1
 with no gap in every conversation, every status is final, every tool call an assistant message made
-has exactly one tool message, and no two user messages of one person share a client id (a resend that
-started a second conversation would). A test
+has exactly one tool message, no two user messages of one person share a client id (a resend that
+started a second conversation would), and the conversation is a clean tree whose shown messages are the
+path to its shown leaf (chat/branches.py `problems`). A test
 that leaves a broken history on purpose says so with `@pytest.mark.leaves_broken_history`.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from chat import branches
 from chat.models import Conversation, Message
 
 FINAL = {Message.Status.COMPLETE, Message.Status.STOPPED, Message.Status.FAILED}
@@ -19,9 +21,10 @@ FINAL = {Message.Status.COMPLETE, Message.Status.STOPPED, Message.Status.FAILED}
 def history_problems() -> list[str]:
     """Every violation in the database, each naming its conversation and rows; empty when all is well."""
     problems: list[str] = []
-    for conversation_id in Conversation.objects.values_list("pk", flat=True).order_by("pk"):
-        messages = list(Message.objects.filter(conversation_id=conversation_id).order_by("seq"))
-        problems += [f"conversation {conversation_id}: {p}" for p in _problems(messages)]
+    for conversation in Conversation.objects.order_by("pk"):
+        messages = list(Message.objects.filter(conversation=conversation).order_by("seq"))
+        found = _problems(messages) + branches.problems(conversation, messages)
+        problems += [f"conversation {conversation.pk}: {p}" for p in found]
     sent = Counter(
         Message.objects.filter(role=Message.Role.USER).exclude(client_id="")
         .values_list("conversation__owner_id", "client_id")

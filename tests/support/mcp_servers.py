@@ -1,8 +1,8 @@
 """Real MCP servers for tests and demos, built with the official SDK, that misbehave on request.
 
 Reach one in memory (`Hub(..., extra={"probe": server})`), over stdio in a subprocess
-(`python -m chat.testing.mcp_servers probe`), or over streamable HTTP on a free loopback port
-(`with serve_http(server) as url:` in a thread, or `python -m chat.testing.mcp_servers probe --http PORT`).
+(`python -m tests.support.mcp_servers probe`), or over streamable HTTP on a free loopback port
+(`with serve_http(server) as url:` in a thread, or `python -m tests.support.mcp_servers probe --http PORT`).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def probe_server(name: str = "probe", *, allow_crash: bool = False) -> tuple[MCP
         probe.record("hang", seconds=seconds)
         probe.hang_started.set()
         try:
-            await asyncio.sleep(seconds)
+            await asyncio.sleep(seconds)  # allowed-sleep: the `hang` tool hangs on purpose until cancelled
         except asyncio.CancelledError:
             probe.hang_cancelled.set()
             raise
@@ -186,7 +186,7 @@ def stdio_config(name: str, server: str = "probe", **options: Any) -> dict[str, 
     `name` is the key the entry will have under "mcpServers" (for the reader; the entry does not repeat it).
     """
     project = str(Path(__file__).resolve().parents[2])
-    return {"command": sys.executable, "args": ["-m", "chat.testing.mcp_servers", server], "cwd": project, **options}
+    return {"command": sys.executable, "args": ["-m", "tests.support.mcp_servers", server], "cwd": project, **options}
 
 
 @contextmanager
@@ -206,7 +206,7 @@ def serve_http(server: MCPServer, *, startup_timeout: float = 10) -> Iterator[st
         while not http.started:  # uvicorn offers no start-up callback; bounded poll
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise AssertionError(f"the test MCP server did not start on port {port} within {startup_timeout:g} s")
-            time.sleep(0.01)
+            time.sleep(0.01)  # allowed-sleep: uvicorn has no start-up callback; bounded by the deadline above
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         http.should_exit = True

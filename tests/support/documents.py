@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from chat.testing.api import API, patch, post
-from chat.testing.pdfs import PLANTED
+from tests.support.api import API, patch, post
+from tests.support.pdfs import PLANTED
 
 __all__ = ["PLANTED", "attach", "set_mode", "upload", "uploaded"]
 

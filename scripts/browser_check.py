@@ -4,7 +4,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-CONFIG = Path(__file__).resolve().parents[2] / "playwright.config.py"
+CONFIG = Path(__file__).resolve().parents[1] / "playwright.config.py"
 
 
 def main() -> int:

@@ -12,8 +12,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from chat.testing.login import login
 from chatsite.asgi import application
+from tests.support.login import login
 
 Frame = dict[str, Any]
 

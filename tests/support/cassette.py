@@ -3,7 +3,7 @@
 Record (talks to the providers configured by LLM_PROVIDERS / LLM_PROVIDERS_FILE, runs tools on the
 MCP hub until the model answers in text):
 
-    .venv/bin/python -m chat.testing.cassette record "What is 12*7?" tests/cassettes/calc.json
+    .venv/bin/python -m tests.support.cassette record "What is 12*7?" tests/cassettes/calc.json
 
 Replay in a test (registers every recorded response, in order, at the configured provider's URL):
 

@@ -2,7 +2,7 @@
 
 It speaks the real wire format at the real path (`POST /v1/chat/completions`, `stream: true`,
 chunked `text/event-stream` of `data:` chunks ending in `data: [DONE]`, built by
-`chat.testing.wire`), answers each request with the next scripted reply, and records every
+`tests.support.wire`), answers each request with the next scripted reply, and records every
 request so a test can assert on what the site sent.
 
     with FakeLLMServer() as fake:
@@ -14,7 +14,7 @@ Replies are built from steps: text chunks, tool calls with their arguments split
 pauses between chunks, a `Hold` that waits until the test calls `release(name)`, HTTP errors, and
 `Stamped`: numbered tokens paced at a fixed rate, each carrying the wall-clock time it was sent, so a
 client on the same machine can measure the delay each token picked up on the way (bench/relay.py).
-Run it alone with `python -m chat.testing.fake_llm_server --port 8001` (answers with an echo, or with
+Run it alone with `python -m tests.support.fake_llm_server --port 8001` (answers with an echo, or with
 a stamped stream to a message written by `stamped_request`).
 
 It also speaks OpenAI's audio endpoints, in their wire formats: `POST /v1/audio/transcriptions`
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from chat.testing import wire
+from tests.support import wire
 
 DEFAULT_MODEL = "fake-model"
 # A held or paused stream gives up after this long, so a forgotten release never hangs a run.
@@ -329,7 +329,7 @@ class FakeLLMServer:
         self.requests: list[RecordedRequest] = []
         self.audio_requests: list[AudioRequest] = []
         self._transcripts: deque[Transcript | Reply] = deque()
-        self._speech_errors: deque[Reply] = deque()
+        self._speech_errors: deque[Reply | Hold] = deque()
         self._httpd = _HTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -373,8 +373,9 @@ class FakeLLMServer:
         with self._lock:
             self._transcripts.extend(replies)
 
-    def script_speech_error(self, *replies: Reply) -> None:
-        """The next requests to /v1/audio/speech get these errors (otherwise each gets `speech_wav()`)."""
+    def script_speech_error(self, *replies: Reply | Hold) -> None:
+        """The next requests to /v1/audio/speech get these errors (otherwise each gets `speech_wav()`); a
+        `Hold(name)` makes one wait until `release(name)` (or the client goes away), then get `speech_wav()`."""
         with self._lock:
             self._speech_errors.extend(replies)
 
@@ -459,7 +460,7 @@ class FakeLLMServer:
                 return self._replies.popleft()
         return self._default(record.body) if self._default else None
 
-    def _take_audio(self, record: AudioRequest) -> Transcript | Reply | None:
+    def _take_audio(self, record: AudioRequest) -> Transcript | Reply | Hold | None:
         with self._lock:
             self.audio_requests.append(record)
             self._lock.notify_all()
@@ -553,6 +554,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             record = AudioRequest(path, content_type, str(body.get("model", "")), body)
         answer = self.fake._take_audio(record)
+        if isinstance(answer, Hold):
+            try:
+                self._run(answer, None)
+            except _ClientGone:
+                return
+            answer = None
         if isinstance(answer, Reply):
             self._json(answer.status, answer.error_body or {}, answer.headers)
         elif path == SPEECH_PATH:
@@ -598,11 +605,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.fake._finish(record, "complete")
 
-    def _run(self, step: Step, record: RecordedRequest) -> None:
+    def _run(self, step: Step, record: RecordedRequest | None) -> None:
         if isinstance(step, Frame):
             data = step.text if isinstance(step.text, bytes) else step.text.encode()
             self._write_chunk(data)
-            record.events.append(data.decode("utf-8", errors="replace"))
+            if record is not None:
+                record.events.append(data.decode("utf-8", errors="replace"))
         elif isinstance(step, Pause):
             self._wait(lambda: False, step.seconds)
         elif isinstance(step, Stamped):
@@ -633,7 +641,7 @@ class _Handler(BaseHTTPRequestHandler):
         while not done() and time.monotonic() < deadline:
             if _peer_closed(self.connection):
                 raise _ClientGone
-            time.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))  # allowed-sleep: a Hold or Pause of the fake, bounded; polls for a closed client
 
 
 def _peer_closed(sock: socket.socket) -> bool:

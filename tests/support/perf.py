@@ -1,7 +1,7 @@
 """The performance suite's figures: each scenario writes its own JSON file, then one report joins them.
 
     record("concurrency", {...})                   # from a test: perf-results/concurrency.json
-    python -m chat.testing.perf perf-results       # perf-results/perf.json and perf-results/perf.png
+    python -m tests.support.perf perf-results       # perf-results/perf.json and perf-results/perf.png
 
 The suite runs as two pytest processes (communicator and browser), so the figures meet on disk.
 Counts come from the environment (`count`), with the issue's numbers as defaults.
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chat.testing.daphne import ROOT
+from tests.support.daphne import ROOT
 
 RESULTS_ENV = "PERF_RESULTS_DIR"
 REPORT = "perf.json"

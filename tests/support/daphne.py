@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import requests
 
-from chat.testing.ports import free_port
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

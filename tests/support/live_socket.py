@@ -1,6 +1,6 @@
-"""A browser-like WebSocket client for a live server (chat/testing/daphne.py), with bounded waits.
+"""A browser-like WebSocket client for a live server (tests/support/daphne.py), with bounded waits.
 
-The communicator helpers in chat/testing/socket.py drive the application in this process; these
+The communicator helpers in tests/support/socket.py drive the application in this process; these
 drive a real daphne over TCP, as a browser tab does: the session cookie, an Origin, no pings.
 """
 

@@ -1,0 +1,59 @@
+"""Messages: append one to the shown branch with the next sequence number, and save a reply as it grows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from chat.models import Conversation, Message
+
+
+def _next_seq(conversation_id: int) -> int:
+    last = Message.objects.filter(conversation_id=conversation_id).aggregate(last=Max("seq"))["last"]
+    return (last or 0) + 1
+
+
+
+def message_create(*, conversation_id: int, role: str, **fields: Any) -> Message:
+    """Append a message to the shown branch, with the next sequence number; it becomes the branch's leaf.
+
+    The conversation's row is locked while its leaf is read (PostgreSQL), and the unique
+    (conversation, seq) guards races.
+    """
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                leaf = (Conversation.objects.select_for_update().filter(pk=conversation_id)
+                        .values_list("shown_leaf_id", flat=True).first())
+                message = Message.objects.create(
+                    conversation_id=conversation_id, seq=_next_seq(conversation_id), role=role, parent_id=leaf, **fields
+                )
+                Conversation.objects.filter(pk=conversation_id).update(updated_at=timezone.now(), shown_leaf=message)
+                return message
+        except IntegrityError:
+            if fields.get("client_id") and Message.objects.filter(
+                conversation_id=conversation_id, client_id=fields["client_id"]
+            ).exists():
+                raise
+    raise IntegrityError(f"Could not allocate a sequence number in conversation {conversation_id}")
+
+
+
+def message_update(*, message_id: int, **fields: Any) -> datetime:
+    """Save fields of a message (content as it grows, final status, usage) in one UPDATE; returns its updated_at."""
+    now = timezone.now()
+    Message.objects.filter(pk=message_id).update(updated_at=now, **fields)
+    return now
+
+
+
+def message_contents_save(contents: dict[int, str]) -> None:
+    """The interim text of several growing replies, in one transaction: one commit however many."""
+    now = timezone.now()
+    with transaction.atomic():
+        for message_id, content in contents.items():
+            Message.objects.filter(pk=message_id).update(content=content, updated_at=now)
