@@ -61,8 +61,20 @@ class ControlDesk:
         await self.layer.group_discard(control_group(conversation_id), self.channel)
 
     async def _listen(self) -> None:
+        failures = 0
         while True:
-            event = await self.layer.receive(self.channel)
+            try:
+                event = await self.layer.receive(self.channel)
+            except Exception:
+                # The layer's connection broke (Redis restarted, a pool closed under it): say so and read
+                # again after a bounded back-off, so the running turns keep their stop and confirm.
+                failures += 1
+                if failures == 1 or failures % 60 == 0:
+                    log.warning("Turn control desk could not read its channel (%s failures in a row); retrying",
+                                failures, exc_info=failures == 1)
+                await asyncio.sleep(min(0.05 * 2**failures, 1.0))
+                continue
+            failures = 0
             handler = self.handlers.get(event.get("conversation_id"))  # type: ignore[arg-type]
             if handler is None:
                 continue
