@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+
 # Loaded here, at collection, not lazily inside from_url: Python 3.11.7 can raise "AST constructor recursion
 # depth mismatch" when a module is compiled while another thread compiles (CPython gh-106905).
 import schemathesis.specs.openapi.schemas  # noqa: F401
