@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -105,6 +106,14 @@ def parse_servers(data: Any) -> dict[str, ServerConfig]:
         if config is not None:
             servers[name] = config
     return servers
+
+
+def check_not_taken(configured: Iterable[str]) -> None:
+    """Refuse a configured server named like one of the site's own servers that is switched on."""
+    own = {"builtin": settings.MCP_BUILTIN_ENABLED, "documents": settings.DOCUMENTS_ENABLED}
+    for name in configured:
+        if own.get(name):
+            raise ImproperlyConfigured(f"MCP server {name!r}: the name is taken by the site's own server; choose another.")
 
 
 # --- the entries' shape --------------------------------------------------------------------------------------
