@@ -128,7 +128,7 @@ def _expand(value: str) -> str:
     def substitute(match: re.Match[str]) -> str:
         variable = match.group(1)
         if variable not in os.environ:
-            raise PydanticCustomError("env_not_set", f"refers to ${{{variable}}}, which is not set in the environment.")
+            raise PydanticCustomError("env_not_set", f"refers to ${{{variable}}}, which is not set in the environment")
         return os.environ[variable]
 
     return _ENV_REFERENCE.sub(substitute, value)
@@ -144,7 +144,7 @@ def _http_url(value: str) -> str:
     """Checked after expansion (the whole URL may come from a variable); the message shows the file's text."""
     expanded = _expand(value)
     if not re.match(r"^https?://[^/\s]+", expanded):
-        raise PydanticCustomError("http_url", f"must be an http:// or https:// URL, got {value!r}.")
+        raise PydanticCustomError("http_url", f"must be an http:// or https:// URL, got {value!r}")
     return expanded
 
 
@@ -188,7 +188,7 @@ class _Entry(_Strict):
     @classmethod
     def _refuse_sse(cls, value: Any) -> Any:
         if value == "sse":
-            raise PydanticCustomError("sse", '"sse" is not supported; use a streamable HTTP endpoint ("http").')
+            raise PydanticCustomError("sse", '"sse" (the legacy SSE transport) is not supported: use a streamable HTTP endpoint ("http")')
         return value
 
     @field_validator("confirm", mode="before")
@@ -197,7 +197,7 @@ class _Entry(_Strict):
         # Checked here so a mistake gets one message, not one per member of the union.
         if isinstance(value, bool) or (isinstance(value, list) and all(isinstance(item, str) and item for item in value)):
             return value
-        raise PydanticCustomError("confirm", f"must be true, false or a list of tool names, got {value!r}.")
+        raise PydanticCustomError("confirm", f"must be true, false or a list of tool names, got {value!r}")
 
     def options(self) -> dict[str, Any]:
         confirm_tools = frozenset(self.confirm) if isinstance(self.confirm, list) else frozenset()
