@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 
+from chat.config_errors import describe
+
 
 class ProviderConfig(BaseModel):
     """One provider entry; unknown fields are refused so a typo cannot pass silently."""
@@ -111,8 +113,7 @@ def _validate(entry: Any, position: int) -> ProviderConfig:
     try:
         return ProviderConfig.model_validate(entry)
     except ValidationError as exc:
-        problems = "; ".join(f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors())
-        raise ImproperlyConfigured(f"LLM provider {label}: {problems}") from None
+        raise ImproperlyConfigured(f"LLM provider {label}: {describe(exc)}") from None
 
 
 def _check_key(provider: ProviderConfig) -> None:

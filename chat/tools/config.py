@@ -1,6 +1,8 @@
 """MCP server configuration: the standard `mcpServers` JSON, plus our `timeout` and `confirm` keys.
 
-Only the operator's file adds servers; nothing a user sends reaches this module.
+Only the operator's file adds servers; nothing a user sends reaches this module. Each entry is validated
+with pydantic (StdioEntry or HttpEntry), and a mistake raises ImproperlyConfigured naming the server and
+the field, in the same shape as the LLM providers' (chat/config_errors.py).
 """
 
 from __future__ import annotations
@@ -8,22 +10,23 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from chat.config_errors import describe
 from chat.tools.base import NAME_SEPARATOR
 
 SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 _ENV_REFERENCE = re.compile(r"\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)\}")
-_STDIO_KEYS = {"command", "args", "env", "cwd"}
-_HTTP_KEYS = {"url", "headers"}
-_OUR_KEYS = {"type", "timeout", "confirm", "tools", "disabled", "required"}
 # Keys other MCP hosts write into the same file; accepted and ignored so a copied config loads.
-_FOREIGN_KEYS = {"autoApprove", "alwaysAllow", "description", "transportType", "envFile"}
+_FOREIGN_KEYS = frozenset({"autoApprove", "alwaysAllow", "description", "transportType", "envFile"})
 _TYPES = {"stdio": "stdio", "http": "http", "streamable-http": "http", "streamableHttp": "http"}
 
 
@@ -68,10 +71,9 @@ def memory_server(
 ) -> ServerConfig:
     """A config for an in-process MCPServer instance (tests, the built-in servers)."""
     _check_name(name)
-    confirm_all, confirm_tools = _confirm(name, confirm)
     return ServerConfig(
         name=name, transport="memory", server=server, timeout=timeout,
-        confirm_all=confirm_all, confirm_tools=confirm_tools, required=required, receives_context=receives_context,
+        confirm_all=confirm is True, confirm_tools=frozenset(confirm) if isinstance(confirm, list) else frozenset(), required=required, receives_context=receives_context,
     )
 
 
@@ -106,6 +108,141 @@ def parse_servers(data: Any) -> dict[str, ServerConfig]:
     return servers
 
 
+def check_not_taken(configured: Iterable[str]) -> None:
+    """Refuse a configured server named like one of the site's own servers that is switched on."""
+    own = {"builtin": settings.MCP_BUILTIN_ENABLED, "documents": settings.DOCUMENTS_ENABLED}
+    for name in configured:
+        if own.get(name):
+            raise ImproperlyConfigured(f"MCP server {name!r}: the name is taken by the site's own server; choose another.")
+
+
+# --- the entries' shape --------------------------------------------------------------------------------------
+
+
+def _expand(value: str) -> str:
+    """Replace ${VAR} / ${env:VAR} with the environment's value, so secrets stay out of the file.
+
+    Runs after the value is known to be a string; an unset variable is an error on that field.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        variable = match.group(1)
+        if variable not in os.environ:
+            raise PydanticCustomError("env_not_set", f"refers to ${{{variable}}}, which is not set in the environment")
+        return os.environ[variable]
+
+    return _ENV_REFERENCE.sub(substitute, value)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank_string", "String should not be empty or blank")
+    return value
+
+
+def _http_url(value: str) -> str:
+    """Checked after expansion (the whole URL may come from a variable); the message shows the file's text."""
+    expanded = _expand(value)
+    if not re.match(r"^https?://[^/\s]+", expanded):
+        raise PydanticCustomError("http_url", f"must be an http:// or https:// URL, got {value!r}")
+    return expanded
+
+
+Text = Annotated[str, AfterValidator(_expand)]
+NonBlank = Annotated[str, AfterValidator(_not_blank), AfterValidator(_expand)]
+HttpUrlText = Annotated[str, AfterValidator(_not_blank), AfterValidator(_http_url)]
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class _Strict(BaseModel):
+    """Strict types ("30" is not a number, 1 is not a string) and no unknown keys (a typo cannot pass)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ToolOptions(_Strict):
+    """One entry of `tools`: {"delete_file": {"confirm": true, "timeout": 120}}."""
+
+    confirm: bool = False
+    timeout: Seconds | None = None
+
+
+class _Entry(_Strict):
+    """What stdio and HTTP entries share: our keys."""
+
+    type: Literal["stdio", "http", "streamable-http", "streamableHttp"] | None = None
+    timeout: Seconds | None = None  # None: settings.MCP_CALL_TIMEOUT_SECONDS
+    confirm: bool | list[str] = False  # true: every tool of the server; or the names of the tools
+    tools: dict[str, ToolOptions] = Field(default_factory=dict)
+    disabled: bool = False
+    required: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_foreign_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if key not in _FOREIGN_KEYS}
+        return data
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _refuse_sse(cls, value: Any) -> Any:
+        if value == "sse":
+            raise PydanticCustomError("sse", '"sse" (the legacy SSE transport) is not supported: use a streamable HTTP endpoint ("http")')
+        return value
+
+    @field_validator("confirm", mode="before")
+    @classmethod
+    def _confirm_shape(cls, value: Any) -> Any:
+        # Checked here so a mistake gets one message, not one per member of the union.
+        if isinstance(value, bool) or (isinstance(value, list) and all(isinstance(item, str) and item for item in value)):
+            return value
+        raise PydanticCustomError("confirm", f"must be true, false or a list of tool names, got {value!r}")
+
+    def options(self) -> dict[str, Any]:
+        confirm_tools = frozenset(self.confirm) if isinstance(self.confirm, list) else frozenset()
+        return {
+            "timeout": self.timeout,
+            "confirm_all": self.confirm is True,
+            "confirm_tools": confirm_tools | {tool for tool, options in self.tools.items() if options.confirm},
+            "tool_timeouts": {tool: options.timeout for tool, options in self.tools.items() if options.timeout is not None},
+            "required": self.required,
+        }
+
+
+class StdioEntry(_Entry):
+    """A server the site starts as a child process and talks to over stdin/stdout."""
+
+    command: NonBlank
+    args: list[Text] = Field(default_factory=list)
+    env: dict[str, Text] = Field(default_factory=dict)
+    cwd: NonBlank | None = None
+
+    def config(self, name: str) -> ServerConfig:
+        return ServerConfig(
+            name=name, transport="stdio", command=self.command, args=tuple(self.args), env=dict(self.env),
+            cwd=self.cwd, **self.options(),
+        )
+
+
+class HttpEntry(_Entry):
+    """A server at a streamable HTTP endpoint."""
+
+    url: HttpUrlText
+    headers: dict[str, Text] = Field(default_factory=dict)
+
+    def config(self, name: str) -> ServerConfig:
+        return ServerConfig(name=name, transport="http", url=self.url, headers=dict(self.headers), **self.options())
+
+
+class _Switch(BaseModel):
+    """Only `disabled`, read first: a disabled entry is kept in the file unused, whatever else it holds."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    disabled: bool = False
+
+
 def _check_name(name: str) -> None:
     if not SERVER_NAME.match(name) or NAME_SEPARATOR in name:
         raise ImproperlyConfigured(
@@ -114,139 +251,34 @@ def _check_name(name: str) -> None:
         )
 
 
-def _fail(name: str, field_name: str, problem: str) -> ImproperlyConfigured:
-    return ImproperlyConfigured(f"MCP server {name!r}: field {field_name!r} {problem}")
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _validated(name: str, model: type[_Model], entry: dict[str, Any]) -> _Model:
+    try:
+        return model.model_validate(entry)
+    except ValidationError as exc:
+        raise ImproperlyConfigured(f"MCP server {name!r}: {describe(exc)}") from None
 
 
 def _parse_server(name: str, entry: Any) -> ServerConfig | None:
     _check_name(name)
     if not isinstance(entry, dict):
         raise ImproperlyConfigured(f"MCP server {name!r}: the entry must be a JSON object.")
-    if _bool(name, entry, "disabled"):
+    if _validated(name, _Switch, entry).disabled:
         return None
-    transport = _transport(name, entry)
-    allowed = _OUR_KEYS | _FOREIGN_KEYS | (_STDIO_KEYS if transport == "stdio" else _HTTP_KEYS)
-    for key in entry:
-        if key not in allowed:
-            raise _fail(name, key, f"is not allowed for a {transport} server (allowed: {', '.join(sorted(allowed - _FOREIGN_KEYS))}).")
-    confirm_all, confirm_tools = _confirm(name, entry.get("confirm", False))
-    tool_confirms, tool_timeouts = _per_tool(name, entry.get("tools", {}))
-    common = {
-        "name": name,
-        "timeout": _timeout(name, entry.get("timeout"), "timeout"),
-        "confirm_all": confirm_all,
-        "confirm_tools": confirm_tools | tool_confirms,
-        "tool_timeouts": tool_timeouts,
-        "required": _bool(name, entry, "required"),
-    }
-    if transport == "stdio":
-        return ServerConfig(
-            transport="stdio",
-            command=_string(name, entry, "command"),
-            args=tuple(_string_list(name, entry, "args")),
-            env=_string_map(name, entry, "env"),
-            cwd=_string(name, entry, "cwd") if "cwd" in entry else None,
-            **common,
-        )
-    url = _string(name, entry, "url")
-    if not re.match(r"^https?://[^/\s]+", url):
-        raise _fail(name, "url", f"must be an http:// or https:// URL, got {url!r}.")
-    return ServerConfig(transport="http", url=url, headers=_string_map(name, entry, "headers"), **common)
+    return _validated(name, _entry_model(name, entry), entry).config(name)
 
 
-def _transport(name: str, entry: dict[str, Any]) -> str:
+def _entry_model(name: str, entry: dict[str, Any]) -> type[StdioEntry] | type[HttpEntry]:
+    """Which transport the entry means: its `type`, else `command` (stdio) or `url` (HTTP)."""
     declared = entry.get("type")
-    if declared is not None:
-        if declared == "sse":
-            raise _fail(name, "type", 'is "sse", which is not supported; use a streamable HTTP endpoint ("http").')
-        if declared not in _TYPES:
-            raise _fail(name, "type", f"must be one of {', '.join(sorted(_TYPES))}, got {declared!r}.")
-        transport = _TYPES[declared]
-    elif "command" in entry and "url" in entry:
+    if isinstance(declared, str) and declared in _TYPES:
+        return StdioEntry if _TYPES[declared] == "stdio" else HttpEntry
+    if "command" in entry and "url" in entry:
         raise ImproperlyConfigured(f"MCP server {name!r}: give either 'command' (stdio) or 'url' (HTTP), not both.")
-    elif "command" in entry:
-        transport = "stdio"
-    elif "url" in entry:
-        transport = "http"
-    else:
-        raise ImproperlyConfigured(f"MCP server {name!r}: needs a 'command' (stdio) or a 'url' (HTTP).")
-    required = "command" if transport == "stdio" else "url"
-    if required not in entry:
-        raise _fail(name, required, f"is required for a {transport} server.")
-    return transport
-
-
-def _string(name: str, entry: dict[str, Any], key: str) -> str:
-    value = entry.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(name, key, "must be a non-empty string.")
-    return _expand(name, key, value)
-
-
-def _string_list(name: str, entry: dict[str, Any], key: str) -> list[str]:
-    value = entry.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise _fail(name, key, "must be a list of strings.")
-    return [_expand(name, key, item) for item in value]
-
-
-def _string_map(name: str, entry: dict[str, Any], key: str) -> dict[str, str]:
-    value = entry.get(key, {})
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise _fail(name, key, "must be an object of string values.")
-    return {k: _expand(name, f"{key}.{k}", v) for k, v in value.items()}
-
-
-def _expand(name: str, key: str, value: str) -> str:
-    """Replace ${VAR} / ${env:VAR} with the environment's value, so secrets stay out of the file."""
-
-    def substitute(match: re.Match[str]) -> str:
-        variable = match.group(1)
-        if variable not in os.environ:
-            raise _fail(name, key, f"refers to ${{{variable}}}, which is not set in the environment.")
-        return os.environ[variable]
-
-    return _ENV_REFERENCE.sub(substitute, value)
-
-
-def _bool(name: str, entry: dict[str, Any], key: str) -> bool:
-    value = entry.get(key, False)
-    if not isinstance(value, bool):
-        raise _fail(name, key, "must be true or false.")
-    return value
-
-
-def _timeout(name: str, value: Any, key: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
-        raise _fail(name, key, f"must be a number of seconds between 0 and 3600, got {value!r}.")
-    return float(value)
-
-
-def _confirm(name: str, value: Any) -> tuple[bool, frozenset[str]]:
-    """The `confirm` key: true (every tool of the server) or a list of tool names."""
-    if isinstance(value, bool):
-        return value, frozenset()
-    if isinstance(value, list) and all(isinstance(item, str) and item for item in value):
-        return False, frozenset(value)
-    raise _fail(name, "confirm", f"must be true, false or a list of tool names, got {value!r}.")
-
-
-def _per_tool(name: str, value: Any) -> tuple[frozenset[str], dict[str, float]]:
-    """The `tools` key: {"delete_file": {"confirm": true, "timeout": 120}}."""
-    if not isinstance(value, dict):
-        raise _fail(name, "tools", 'must be an object like {"tool_name": {"confirm": true, "timeout": 60}}.')
-    confirms: set[str] = set()
-    timeouts: dict[str, float] = {}
-    for tool, options in value.items():
-        where = f"tools.{tool}"
-        if not isinstance(options, dict) or set(options) - {"confirm", "timeout"}:
-            raise _fail(name, where, 'must be an object with only "confirm" (true/false) and "timeout" (seconds).')
-        if not isinstance(options.get("confirm", False), bool):
-            raise _fail(name, f"{where}.confirm", "must be true or false.")
-        if options.get("confirm"):
-            confirms.add(tool)
-        if (seconds := _timeout(name, options.get("timeout"), f"{where}.timeout")) is not None:
-            timeouts[tool] = seconds
-    return frozenset(confirms), timeouts
+    if "url" in entry:
+        return HttpEntry
+    if "command" in entry or declared is not None:
+        return StdioEntry  # with an unknown `type`, the model refuses it and lists the choices
+    raise ImproperlyConfigured(f"MCP server {name!r}: needs a 'command' (stdio) or a 'url' (HTTP).")

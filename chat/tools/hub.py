@@ -23,7 +23,7 @@ from mcp.shared.exceptions import MCPError
 from chat.llm.base import ToolSpec
 from chat.tools import titles
 from chat.tools.base import NAME_SEPARATOR, HubTool, ToolResult
-from chat.tools.config import ServerConfig, load_servers, memory_server
+from chat.tools.config import ServerConfig, check_not_taken, load_servers, memory_server
 from chat.tools.connection import Connection, ServerUnavailable
 from chat.tools.results import argument_problem, from_call_result, input_schema, model_facing_name, truncate
 
@@ -248,10 +248,7 @@ def build_hub(extra: dict[str, Any] | None = None) -> Hub:
 
         configs["documents"] = memory_server("documents", documents_server, receives_context=True)
     configured = load_servers()
-    for taken in configs.keys() & configured.keys():
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured(f"MCP server {taken!r}: the name is taken by the site's own server; choose another.")
+    check_not_taken(configured)
     configs.update(configured)
     return Hub(configs, extra)
 

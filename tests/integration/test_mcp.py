@@ -298,7 +298,7 @@ def test_a_bad_mcp_servers_file_stops_the_site_from_starting_with_a_clear_messag
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )
     assert started.returncode != 0, started.stdout
-    assert "ImproperlyConfigured: MCP server 'files': field 'args' must be a list of strings." in started.stderr
+    assert "ImproperlyConfigured: MCP server 'files': field 'args': Input should be a valid list" in started.stderr
 
 
 

@@ -55,6 +55,24 @@ def test_a_disabled_server_is_left_out() -> None:
     assert parse_servers(servers(old={"command": "x", "disabled": True}, new={"command": "y"})).keys() == {"new"}
 
 
+def test_a_disabled_server_is_not_checked_further() -> None:
+    """An operator may switch off an entry whose token this machine does not have."""
+    entry = {"url": "${MCP_TEST_UNSET_VARIABLE}", "disabled": True}
+    assert parse_servers(servers(web=entry)) == {}
+
+
+def test_keys_other_hosts_write_are_accepted_and_ignored() -> None:
+    foreign = {"autoApprove": ["read"], "alwaysAllow": ["read"], "description": "files", "transportType": "stdio", "envFile": ".env"}
+    loaded = parse_servers(servers(files={"command": "x", **foreign}))
+    assert (loaded["files"].command, loaded["files"].needs_confirmation("read")) == ("x", False)
+
+
+def test_a_whole_url_may_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCP_TEST_URL", "https://mcp.example.com/mcp")
+    loaded = parse_servers(servers(web={"type": "streamableHttp", "url": "${MCP_TEST_URL}"}))
+    assert (loaded["web"].transport, loaded["web"].url) == ("http", "https://mcp.example.com/mcp")
+
+
 def test_no_file_configured_means_no_servers(settings: Any) -> None:
     settings.MCP_SERVERS_FILE = ""
     assert load_servers() == {}
@@ -64,23 +82,30 @@ def test_no_file_configured_means_no_servers(settings: Any) -> None:
     ("entries", "message"),
     [
         ({"files": {"args": ["x"]}}, "MCP server 'files': needs a 'command' (stdio) or a 'url' (HTTP)."),
-        ({"files": {"command": ""}}, "MCP server 'files': field 'command' must be a non-empty string."),
-        ({"files": {"command": "x", "args": "--root /"}}, "MCP server 'files': field 'args' must be a list of strings."),
-        ({"files": {"command": "x", "env": {"DEBUG": 1}}}, "MCP server 'files': field 'env' must be an object of string values."),
-        ({"files": {"command": "x", "timeout": 0}}, "MCP server 'files': field 'timeout' must be a number of seconds"),
-        ({"files": {"command": "x", "timeout": "30"}}, "MCP server 'files': field 'timeout' must be a number of seconds"),
-        ({"files": {"command": "x", "confirm": "yes"}}, "MCP server 'files': field 'confirm' must be true, false or a list"),
-        ({"files": {"command": "x", "confim": True}}, "MCP server 'files': field 'confim' is not allowed"),
+        ({"files": {"command": ""}}, "MCP server 'files': field 'command': String should not be empty or blank"),
+        ({"files": {"command": "x", "args": "--root /"}}, "MCP server 'files': field 'args': Input should be a valid list"),
+        ({"files": {"command": "x", "env": {"DEBUG": 1}}}, "MCP server 'files': field 'env.DEBUG': Input should be a valid string"),
+        ({"files": {"command": "x", "timeout": 0}}, "MCP server 'files': field 'timeout': Input should be greater than 0"),
+        ({"files": {"command": "x", "timeout": 3601}}, "MCP server 'files': field 'timeout': Input should be less than or equal to 3600"),
+        ({"files": {"command": "x", "timeout": "30"}}, "MCP server 'files': field 'timeout': Input should be a valid number"),
+        ({"files": {"command": "x", "timeout": True}}, "MCP server 'files': field 'timeout': Input should be a valid number"),
+        ({"files": {"command": "x", "args": ["--port", 8080]}}, "MCP server 'files': field 'args.1': Input should be a valid string"),
+        ({"files": {"command": "x", "confirm": "yes"}}, "MCP server 'files': field 'confirm': must be true, false or a list"),
+        ({"files": {"command": "x", "confim": True}}, "MCP server 'files': field 'confim': Extra inputs are not permitted"),
         ({"files": {"command": "x", "url": "http://a/mcp"}}, "MCP server 'files': give either 'command' (stdio) or 'url'"),
-        ({"files": {"command": "x", "tools": {"rm": {"confirm": "yes"}}}}, "MCP server 'files': field 'tools.rm.confirm'"),
-        ({"web": {"url": "ftp://example.com/mcp"}}, "MCP server 'web': field 'url' must be an http:// or https:// URL"),
-        ({"web": {"url": "http://a/mcp", "type": "sse"}}, "MCP server 'web': field 'type' is \"sse\", which is not supported"),
-        ({"web": {"url": "http://a/mcp", "headers": ["x"]}}, "MCP server 'web': field 'headers' must be an object"),
-        ({"web": {"url": "http://a/mcp", "command": "x", "type": "http"}}, "MCP server 'web': field 'command' is not allowed"),
+        ({"files": {"command": "x", "tools": {"rm": {"confirm": "yes"}}}}, "MCP server 'files': field 'tools.rm.confirm': Input should be a valid boolean"),
+        ({"files": {"command": "x", "tools": {"rm": {"confrim": True}}}}, "MCP server 'files': field 'tools.rm.confrim': Extra inputs are not permitted"),
+        ({"web": {"url": "ftp://example.com/mcp"}}, "MCP server 'web': field 'url': must be an http:// or https:// URL, got 'ftp://example.com/mcp'"),
+        ({"web": {"url": "http://a/mcp", "type": "sse"}}, "MCP server 'web': field 'type': \"sse\" (the legacy SSE transport) is not supported: use a streamable HTTP endpoint"),
+        ({"web": {"url": "http://a/mcp", "type": "websocket"}}, "MCP server 'web': field 'type': Input should be 'stdio', 'http'"),
+        ({"web": {"url": "http://a/mcp", "headers": ["x"]}}, "MCP server 'web': field 'headers': Input should be a valid dictionary"),
+        ({"web": {"url": "http://a/mcp", "command": "x", "type": "http"}}, "MCP server 'web': field 'command': Extra inputs are not permitted"),
+        ({"files": {"type": "stdio", "args": ["x"]}}, "MCP server 'files': field 'command': Field required"),
+        ({"files": {"command": "x", "disabled": "yes"}}, "MCP server 'files': field 'disabled': Input should be a valid boolean"),
         ({"my__files": {"command": "x"}}, "MCP server 'my__files': the name must be"),
         ({"files": ["x"]}, "MCP server 'files': the entry must be a JSON object."),
         ({"files": {"command": "x", "env": {"KEY": "${MCP_TEST_UNSET_VARIABLE}"}}},
-         "MCP server 'files': field 'env.KEY' refers to ${MCP_TEST_UNSET_VARIABLE}, which is not set"),
+         "MCP server 'files': field 'env.KEY': refers to ${MCP_TEST_UNSET_VARIABLE}, which is not set"),
     ],
 )
 def test_a_malformed_server_entry_names_the_server_and_the_field(entries: dict[str, Any], message: str) -> None:
