@@ -10,6 +10,10 @@ PORT ?= 8000
 # The scale-out pass of `make test` (skipped, saying so, when these do not answer).
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatsite
 SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/14
+# pytest-xdist workers for tests/ (the unit, integration and scale-out passes): one per core by default;
+# `make test PYTEST_WORKERS=0` runs them in one process. The browser suite stays in one process: two
+# Chromiums and two daphnes on two cores made its timing tests flaky for a minute's gain.
+PYTEST_WORKERS ?= auto
 
 .PHONY: fuzz run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser speech venv lint bench bench-relay bench-documents perf clean
 
@@ -56,13 +60,13 @@ test: venv browser speech
 	echo "make test: every suite passed"
 
 test-unit-and-integration: venv
-	$(BIN)/pytest tests -q
+	$(BIN)/pytest tests -q -n $(PYTEST_WORKERS)
 
 test-unit: venv
 	$(BIN)/pytest tests/unit -q
 
 test-integration: venv
-	$(BIN)/pytest tests/integration -q
+	$(BIN)/pytest tests/integration -q -n $(PYTEST_WORKERS)
 
 test-e2e: venv browser
 	$(BIN)/pytest e2e -q
@@ -71,7 +75,7 @@ test-e2e: venv browser
 test-scaleout: venv
 	@if $(BIN)/python scripts/services_up.py "$(SCALEOUT_DATABASE_URL)" "$(SCALEOUT_REDIS_URL)"; then \
 		echo "Scale-out pass: PostgreSQL and Redis answer; running tests/integration against them"; \
-		DATABASE_URL="$(SCALEOUT_DATABASE_URL)" REDIS_URL="$(SCALEOUT_REDIS_URL)" $(BIN)/pytest tests/integration -q; \
+		DATABASE_URL="$(SCALEOUT_DATABASE_URL)" REDIS_URL="$(SCALEOUT_REDIS_URL)" $(BIN)/pytest tests/integration -q -n $(PYTEST_WORKERS); \
 	else \
 		echo "Scale-out pass SKIPPED: PostgreSQL or Redis does not answer (set SCALEOUT_DATABASE_URL / SCALEOUT_REDIS_URL)"; \
 	fi

@@ -21,3 +21,12 @@ if "MEDIA_ROOT" not in os.environ:
 
     os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="chatsite-test-media-")
     atexit.register(shutil.rmtree, os.environ["MEDIA_ROOT"], ignore_errors=True)
+
+# Under pytest-xdist each worker is a process of its own with its own test database, so conversation
+# ids repeat across workers: give each worker its own group names and its own media directory.
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    if not os.environ["CHANNELS_PREFIX"].endswith(f"-{worker}"):
+        os.environ["CHANNELS_PREFIX"] = f"{os.environ['CHANNELS_PREFIX']}-{worker}"
+    if os.path.basename(os.environ["MEDIA_ROOT"]) != worker:
+        os.environ["MEDIA_ROOT"] = os.path.join(os.environ["MEDIA_ROOT"], worker)
+        os.makedirs(os.environ["MEDIA_ROOT"], exist_ok=True)
