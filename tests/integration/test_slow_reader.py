@@ -61,25 +61,59 @@ def send_text(sock: socket.socket, text: str) -> None:
     sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
 
 
-async def test_a_socket_that_stops_reading_is_dropped_after_the_ping_bound(user, tmp_path: Path):
+def _server(tmp_path: Path, **extra: str) -> Daphne:
     env = server_env({
         "DEBUG": "false", "SECRET_KEY": settings.SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DATABASE_URL": database_url(connection.settings_dict), "LLM_PROVIDERS": "", "LLM_PROVIDERS_FILE": "",
-        "MCP_SERVERS_FILE": "", "REDIS_URL": "",
+        "MCP_SERVERS_FILE": "", "REDIS_URL": "", **extra,
     })
-    server = start_daphne(env, tmp_path, args=["--ping-interval", "1", "--ping-timeout", "2"])
+    return start_daphne(env, tmp_path, args=["--ping-interval", "1", "--ping-timeout", "2"])
+
+
+def _rss_kb(server: Daphne) -> int:
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+
+
+async def _open_unread_until_dropped(server: Daphne, cookie: str, conversation_id: int, opens: int) -> int:
+    """A socket asks for `opens` replays, reads none, and is dropped by the ping bound; the server's peak RSS in kB."""
+    sock = open_without_reading(server, cookie)
+    port = sock.getsockname()[1]
     try:
-        conversation_id = await big_conversation(user)
-        sock = open_without_reading(server, await session_cookie(user))
-        port = sock.getsockname()[1]
-        for _ in range(5):  # ~2.5 MB of replay asked for, none of it read
+        for _ in range(opens):
             send_text(sock, json.dumps({"type": "conversation.open", "conversation_id": conversation_id, "last_seq": 0}))
         deadline = time.monotonic() + 15
         gone = f"127.0.0.1:{port} - - "
+        peak = _rss_kb(server)
         while not any(gone in line and "WSDISCONNECT" in line for line in server.log_tail().splitlines()):
             assert time.monotonic() < deadline, f"the non-reading socket is still open:\n{server.log_tail()[-2000:]}"
             await asyncio.sleep(0.1)  # allowed-sleep: polling another process's log, bounded by the deadline above
+            peak = max(peak, _rss_kb(server))
+        return peak
+    finally:
         sock.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads a process's RSS from /proc (Linux)")
+async def test_a_socket_that_stops_reading_is_dropped_after_the_ping_bound_and_its_memory_returns(user, tmp_path: Path):
+    """Each attack is a socket that asks for 20 replays and never reads: daphne's ping bound must drop it
+    (the helper fails otherwise). Each buffers ~16 MB of replies the client never reads. If a dropped socket's buffers were
+    kept (they were, until a rare full garbage collection: chatsite/daphne_options.py), three attacks
+    would grow the server by ~33 MB after the first; they must reuse the first's."""
+    server = _server(tmp_path, CHAT_REPLAYS_PER_MINUTE="1000")
+    try:
+        conversation_id = await big_conversation(user)
+        cookie = await session_cookie(user)
+        before = _rss_kb(server)
+        peak = await _open_unread_until_dropped(server, cookie, conversation_id, opens=20)
+        after_first = _rss_kb(server)
+        assert peak - before > 5_000, f"the attack did not make the server hold its replies ({before} -> {peak} kB)"
+        for _ in range(2):
+            await _open_unread_until_dropped(server, cookie, conversation_id, opens=20)
+        after_third = _rss_kb(server)
+        assert after_third - after_first < 5_000, (
+            f"the server kept what dropped sockets held: {after_first} kB after one attack, {after_third} kB after three"
+        )
     finally:
         server.stop()
 
