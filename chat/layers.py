@@ -12,6 +12,12 @@ a final frame (`assistant.completed`, `tool.finished`, `turn.finished`) would be
 socket and leave its tab waiting. So a frame that is not reply text takes the place of the oldest
 queued delta; only when none is queued is it dropped. Every drop is counted
 (`chat_channel_layer_dropped_total`) and a lost frame is logged.
+
+Under Redis, channels_redis drops a group message for each full channel inside its Lua script and
+says so only in an INFO line ("N of M channels over capacity in group G"), which the default logging
+hides. `RedisDropsCounted` (a logging filter on that logger, chatsite/settings.py) counts those drops as
+`kind="redis"` and raises the line to a WARNING. It cannot evict a delta for a final frame: that needs
+the queue, which lives in Redis.
 """
 
 from __future__ import annotations
@@ -27,6 +33,21 @@ from channels.layers import InMemoryChannelLayer as StockInMemoryChannelLayer
 from chat import metrics
 
 log = logging.getLogger(__name__)
+
+
+class RedisDropsCounted(logging.Filter):
+    """Counts channels_redis's over-capacity drops (its only record of them is this log line) and warns."""
+
+    OVER_CAPACITY = "%s of %s channels over capacity in group %s"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == self.OVER_CAPACITY and isinstance(record.args, tuple) and len(record.args) == 3:
+            dropped, channels, group = record.args
+            metrics.layer_dropped("redis", int(dropped))
+            record.msg = "Channel layer: a frame to group %s was dropped for %s of its %s channels (full)"
+            record.args = (group, dropped, channels)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
 class InMemoryChannelLayer(StockInMemoryChannelLayer):

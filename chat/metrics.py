@@ -125,9 +125,10 @@ LAYER_PUBLISH = Histogram(
 )
 LAYER_DROPPED = Counter(
     "chat_channel_layer_dropped",
-    "Frames the in-memory channel layer did not hold for a socket whose channel was full (a socket far behind), by "
+    "Frames the channel layer did not hold for a socket whose channel was full (a socket far behind), by "
     "kind: delta (reply text: the socket resyncs it, or gets it whole with assistant.completed), evicted (a "
-    "queued delta dropped to make room for a frame that cannot be resent), frame (any other frame: lost for that socket).",
+    "queued delta dropped to make room for a frame that cannot be resent), frame (any other frame: lost for that socket); "
+    "redis (under REDIS_URL: a group frame channels_redis dropped for a full channel, one per channel).",
     ["kind"],
 )
 DB_SAVE = Histogram(
@@ -294,8 +295,8 @@ async def layer_publish(publishing: Awaitable[T]) -> T:
     return result
 
 
-def layer_dropped(kind: str) -> None:
-    LAYER_DROPPED.labels(kind).inc()
+def layer_dropped(kind: str, count: int = 1) -> None:
+    LAYER_DROPPED.labels(kind).inc(count)
 
 
 async def db_save(kind: str, saving: Awaitable[T]) -> T:

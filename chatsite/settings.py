@@ -237,7 +237,7 @@ LOG_MESSAGE_TEXT = env.bool("LOG_MESSAGE_TEXT", default=False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "chat.logcontext.ContextFilter"}},
+    "filters": {"context": {"()": "chat.logcontext.ContextFilter"}, "redis_drops": {"()": "chat.layers.RedisDropsCounted"}},
     "formatters": {
         "text": {
             "()": "chat.logcontext.TextFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(context)s%(message)s",
@@ -246,7 +246,11 @@ LOGGING = {
         "json": {"()": "chat.logcontext.JsonFormatter", "message_text": LOG_MESSAGE_TEXT},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT}},
-    "loggers": {"chat": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")}},
+    "loggers": {
+        "chat": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+        # Its one log line reports frames dropped for full channels: counted and warned (chat/layers.py).
+        "channels_redis.core": {"handlers": ["console"], "level": "INFO", "filters": ["redis_drops"], "propagate": False},
+    },
 }
 
 # Chat limits and behaviour.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
+from django.conf import settings as django_settings
 
 from chat import services
 from chat.models import Message
@@ -178,6 +180,42 @@ async def test_at_capacity_a_final_frame_takes_the_place_of_queued_reply_text_an
     await layer.group_send("conversation.1", frame("turn.finished", 9))  # nothing recoverable to make room for it
     assert "a turn.finished frame was dropped" in caplog.text
     assert {kind: dropped(kind) - before[kind] for kind in before} == {"delta": 1, "evicted": 2, "frame": 1}
+
+
+@pytest.mark.skipif(not django_settings.REDIS_URL, reason="needs Redis (REDIS_URL): runs in make test's scale-out pass")
+async def test_under_redis_a_frame_dropped_for_a_full_channel_is_counted_and_warned(settings):
+    """channels_redis drops a group frame for a full channel inside Redis and only logs it at INFO: the
+    drop must reach chat_channel_layer_dropped_total{kind="redis"} and the log as a WARNING."""
+    from channels_redis.core import RedisChannelLayer
+
+    config = {**settings.CHANNEL_LAYERS["default"]["CONFIG"], "capacity": 2}
+    # Two processes: channels_redis keeps one queue per process in Redis, shared by that process's sockets.
+    behind, layer = RedisChannelLayer(**config), RedisChannelLayer(**config)
+    records: list[logging.LogRecord] = []
+    catcher = logging.Handler()
+    catcher.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("channels_redis.core").addHandler(catcher)
+    stalled, reading = await behind.new_channel(), await layer.new_channel()
+    before = dropped("redis")
+    try:
+        for channel in (stalled, reading):
+            await layer.group_add("conversation.1", channel)
+        for n in range(3):  # the third comes past the stalled process's capacity
+            await layer.group_send("conversation.1", {"type": "chat.frame", "n": n})
+            assert (await asyncio.wait_for(layer.receive(reading), 5))["n"] == n  # the reading socket gets each
+        assert dropped("redis") - before == 1
+        warned = [r for r in records if r.levelno == logging.WARNING]
+        assert [r.getMessage() for r in warned] == [
+            "Channel layer: a frame to group conversation.1 was dropped for 1 of its 2 channels (full)"
+        ], [r.getMessage() for r in records]
+    finally:
+        logging.getLogger("channels_redis.core").removeHandler(catcher)
+        for channel in (stalled, reading):
+            await layer.group_discard("conversation.1", channel)
+        for _ in range(2):  # empty the stalled queue (a flush would wipe this process's other keys too)
+            await asyncio.wait_for(behind.receive(stalled), 5)
+        for each in (behind, layer):
+            await each.close_pools()
 
 
 async def test_a_socket_whose_channel_was_full_when_reply_text_came_still_streams_the_whole_text(
