@@ -21,7 +21,7 @@ from chat.tools import hub as hub_module
 from chat.tools.config import load_servers, memory_server, parse_servers
 from chat.tools.hub import Hub, build_hub
 from chat.tools.results import model_facing_name, truncate
-from tests.support.mcp_servers import probe_server, serve_http
+from tests.support.mcp_servers import probe_server, serve_http, stdio_config
 
 
 def servers(**entries: Any) -> dict[str, Any]:
@@ -400,3 +400,23 @@ async def test_two_tools_whose_names_are_the_same_once_cut_offer_only_the_first(
         await hub.aclose()
     assert [(tool.spec.name, tool.tool) for tool in offered] == [(("probe__" + long_name)[:64], long_name + "_one")]
     assert "is ambiguous after shortening; only the first is offered" in caplog.text
+
+
+async def test_a_stdio_server_gets_its_configured_env_and_none_of_the_sites_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tools.md: `env` is added to the SDK's minimal environment, not to the site's whole environment."""
+    monkeypatch.setenv("CHAT_TEST_SITE_SECRET", "do-not-pass-on")
+    seen = tmp_path / "environment"
+    entry = stdio_config("probe", env={"LOG_LEVEL": "warn"})
+    entry = {**entry, "command": "/bin/sh", "args": ["-c", f'env > "{seen}"; exec "{sys.executable}" "$@"', "sh", *entry["args"]]}
+    hub = Hub(parse_servers(servers(probe=entry)))
+    try:
+        async with asyncio.timeout(20):
+            result = await hub.call("probe__echo", {"text": "up"})
+    finally:
+        await hub.aclose()
+    assert (result.text, result.is_error) == ("up", False)
+    environment = dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
+    assert environment["LOG_LEVEL"] == "warn"
+    assert "CHAT_TEST_SITE_SECRET" not in environment
