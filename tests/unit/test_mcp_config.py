@@ -13,6 +13,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+import mcp_types
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -20,7 +21,7 @@ from chat.tools import check_configuration
 from chat.tools import hub as hub_module
 from chat.tools.config import load_servers, memory_server, parse_servers
 from chat.tools.hub import Hub, build_hub
-from chat.tools.results import model_facing_name, truncate
+from chat.tools.results import input_schema, model_facing_name, truncate
 from tests.support.mcp_servers import probe_server, serve_http, stdio_config
 
 
@@ -420,3 +421,9 @@ async def test_a_stdio_server_gets_its_configured_env_and_none_of_the_sites_secr
     environment = dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
     assert environment["LOG_LEVEL"] == "warn"
     assert "CHAT_TEST_SITE_SECRET" not in environment
+
+
+def test_a_tool_with_an_empty_schema_is_offered_with_an_object_schema() -> None:
+    assert input_schema(mcp_types.Tool(name="now", input_schema={})) == {"type": "object", "properties": {}}
+    given = {"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}
+    assert input_schema(mcp_types.Tool(name="time", input_schema=given)) == given
