@@ -427,3 +427,11 @@ def test_a_tool_with_an_empty_schema_is_offered_with_an_object_schema() -> None:
     assert input_schema(mcp_types.Tool(name="now", input_schema={})) == {"type": "object", "properties": {}}
     given = {"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}
     assert input_schema(mcp_types.Tool(name="time", input_schema=given)) == given
+
+
+def test_several_mistakes_in_one_entry_are_named_together() -> None:
+    with pytest.raises(ImproperlyConfigured) as caught:
+        parse_servers(servers(files={"command": "x", "args": "--root /", "confim": True}))
+    assert str(caught.value) == (
+        "MCP server 'files': field 'args': Input should be a valid list; field 'confim': Extra inputs are not permitted"
+    )
