@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -256,3 +257,15 @@ def test_an_open_circuit_skips_until_exactly_the_cooldown_has_passed(fake_time):
     assert not breaker.allow() and breaker.state == OPEN
     fake_time.now += 0.001
     assert breaker.allow() and breaker.state == HALF_OPEN
+
+
+async def test_a_preferred_provider_is_asked_first_with_its_model_and_the_chain_follows_in_order(mocked, fake_time):
+    """README/architecture: a persona may prefer a provider and model and still falls back along the chain."""
+    mocked.post(BACKUP, status=503)
+    mocked.post(PRIMARY, body=openai_ok())
+    request = LLMRequest([ChatMessage("user", "Hello")], provider="backup", model="claude-special")
+    events = [event async for event in chain(fake_time).stream(request)]
+    assert [c.request.url for c in mocked.calls] == [BACKUP, PRIMARY]
+    assert json.loads(mocked.calls[0].request.body)["model"] == "claude-special"
+    assert json.loads(mocked.calls[1].request.body)["model"] == "gpt-4o-mini", "the fallback asks its configured model"
+    assert events[0] == Started("primary", "gpt-4o-mini")
