@@ -16,6 +16,7 @@ from typing import Any
 import mcp_types
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from mcp.shared.exceptions import MCPError
 
 from chat.tools import check_configuration
 from chat.tools import hub as hub_module
@@ -435,3 +436,19 @@ def test_several_mistakes_in_one_entry_are_named_together() -> None:
     assert str(caught.value) == (
         "MCP server 'files': field 'args': Input should be a valid list; field 'confim': Extra inputs are not permitted"
     )
+
+
+async def test_a_protocol_error_from_the_server_is_an_error_result_with_its_message() -> None:
+    """tools.md "What each outcome looks like": `Tool x__y failed: <the JSON-RPC error message>`."""
+    server, _ = probe_server()
+
+    def locked() -> str:
+        raise MCPError(-32603, "the index is locked")
+
+    server.add_tool(locked, name="locked", description="answers with a JSON-RPC error")
+    hub = Hub({"probe": memory_server("probe", server)})
+    try:
+        result = await hub.call("probe__locked", {})
+    finally:
+        await hub.aclose()
+    assert (result.text, result.is_error, result.kind) == ("Tool probe__locked failed: the index is locked", True, "error")
