@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -182,3 +183,89 @@ def test_label_lists_providers_in_order(fake_time):
     llm = chain(fake_time)
     assert llm.label == "primary (gpt-4o-mini), then backup (claude-3-5-haiku-latest)"
     assert llm.offline is False
+
+
+# --- configuration.md's fallback rules at their bounds --------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [408, 409, 425, 429, 500, 502, 503, 504])
+async def test_a_transient_status_before_any_text_falls_back_to_the_next_provider(mocked, fake_time, status):
+    mocked.post(PRIMARY, status=status, json=wire.openai_error_body("try later"))
+    mocked.post(BACKUP, body=anthropic_ok())
+    events = await collect(chain(fake_time))
+    assert events[0].provider == "backup" and text_of(events) == "Hi from backup"
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+async def test_a_status_that_says_the_request_is_wrong_fails_without_fallback(mocked, fake_time, status):
+    mocked.post(PRIMARY, status=status, json=wire.openai_error_body("bad request"))
+    mocked.post(BACKUP, body=anthropic_ok())
+    with pytest.raises(LLMError, match=rf"^primary: HTTP {status}"):
+        await collect(chain(fake_time, primary={"max_retries": 2}))
+    assert [c.request.url for c in mocked.calls] == [PRIMARY], "retried or fell back on a request the provider called wrong"
+
+
+@pytest.mark.parametrize("max_retries", [0, 1, 2])
+async def test_a_provider_is_asked_max_retries_more_times_and_no_more(mocked, fake_time, max_retries):
+    mocked.post(PRIMARY, status=503)
+    mocked.post(BACKUP, body=anthropic_ok())
+    events = await collect(chain(fake_time, primary={"max_retries": max_retries}))
+    assert sum(c.request.url == PRIMARY for c in mocked.calls) == 1 + max_retries
+    assert events[0].provider == "backup"
+
+
+async def test_the_backoff_doubles_up_to_retry_max_delay_seconds(mocked, fake_time):
+    mocked.post(PRIMARY, status=502)
+    mocked.post(BACKUP, body=anthropic_ok())
+    await collect(chain(fake_time, primary={"max_retries": 3, "retry_backoff_seconds": 10, "retry_max_delay_seconds": 15}))
+    assert fake_time.sleeps == [10.0, 15.0, 15.0]
+
+
+@pytest.mark.parametrize(("retry_after", "sleeps", "answered_by"), [("30", [30.0], "primary"), ("31", [], "backup")])
+async def test_a_retry_after_of_exactly_the_max_delay_is_waited_and_one_second_more_skips(
+    mocked, fake_time, retry_after, sleeps, answered_by
+):
+    mocked.post(PRIMARY, status=429, headers={"Retry-After": retry_after})
+    mocked.post(PRIMARY, body=openai_ok())
+    mocked.post(BACKUP, body=anthropic_ok())
+    events = await collect(chain(fake_time, primary={"max_retries": 1, "retry_max_delay_seconds": 30}))
+    assert (fake_time.sleeps, events[0].provider) == (sleeps, answered_by)
+
+
+async def test_the_circuit_opens_at_exactly_the_threshold_of_consecutive_failures(mocked, fake_time):
+    llm = chain(fake_time, primary={"breaker_failure_threshold": 3})
+    breaker = llm.breakers["primary"]
+    mocked.post(PRIMARY, status=503)
+    mocked.post(BACKUP, body=anthropic_ok())
+    await collect(llm)
+    await collect(llm)
+    assert breaker.state == CLOSED, "opened before breaker_failure_threshold failures"
+    mocked.replace(responses.POST, PRIMARY, body=openai_ok())
+    await collect(llm)  # a success: the count starts again
+    mocked.replace(responses.POST, PRIMARY, status=503)
+    await collect(llm)
+    await collect(llm)
+    assert breaker.state == CLOSED, "failures before a success were still counted"
+    await collect(llm)
+    assert breaker.state == OPEN
+
+
+def test_an_open_circuit_skips_until_exactly_the_cooldown_has_passed(fake_time):
+    breaker = CircuitBreaker("p", failure_threshold=1, cooldown_seconds=30, clock=fake_time.clock)
+    breaker.record_failure()
+    fake_time.now += 29.999
+    assert not breaker.allow() and breaker.state == OPEN
+    fake_time.now += 0.001
+    assert breaker.allow() and breaker.state == HALF_OPEN
+
+
+async def test_a_preferred_provider_is_asked_first_with_its_model_and_the_chain_follows_in_order(mocked, fake_time):
+    """README/architecture: a persona may prefer a provider and model and still falls back along the chain."""
+    mocked.post(BACKUP, status=503)
+    mocked.post(PRIMARY, body=openai_ok())
+    request = LLMRequest([ChatMessage("user", "Hello")], provider="backup", model="claude-special")
+    events = [event async for event in chain(fake_time).stream(request)]
+    assert [c.request.url for c in mocked.calls] == [BACKUP, PRIMARY]
+    assert json.loads(mocked.calls[0].request.body)["model"] == "claude-special"
+    assert json.loads(mocked.calls[1].request.body)["model"] == "gpt-4o-mini", "the fallback asks its configured model"
+    assert events[0] == Started("primary", "gpt-4o-mini")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import responses
+from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
 from chat.llm import check_configuration, get_llm, reset_llm
 from chat.llm.chain import ProviderChain
+from chat.llm.config import ProviderConfig
 from chat.llm.demo import DemoModel
 
 PRIMARY = {"name": "primary", "family": "openai", "base_url": "https://llm.test/v1", "model": "gpt-4o-mini",
@@ -113,3 +118,40 @@ def test_startup_check_makes_no_network_request(settings):
         check_configuration()
         get_llm()
         assert len(mock.calls) == 0
+
+
+def test_a_provider_gets_the_documented_defaults():
+    """docs/configuration.md "Fields": the defaults of everything an entry may leave out."""
+    config = ProviderConfig(name="p", family="openai", base_url="https://llm.test/v1", model="m")
+    assert config.model_dump(exclude={"name", "family", "base_url", "model"}) == {
+        "api_key_env": "", "connect_timeout": 5.0, "read_timeout": 60.0, "max_tokens": None, "headers": {},
+        "max_retries": 1, "retry_backoff_seconds": 0.5, "retry_max_delay_seconds": 30.0,
+        "breaker_failure_threshold": 3, "breaker_cooldown_seconds": 30.0,
+    }
+
+
+def test_both_settings_at_once_are_refused(settings, tmp_path):
+    path = tmp_path / "providers.json"
+    path.write_text(json.dumps([PRIMARY]))
+    settings.LLM_PROVIDERS, settings.LLM_PROVIDERS_FILE = json.dumps([BACKUP]), str(path)
+    with pytest.raises(ImproperlyConfigured, match="Set LLM_PROVIDERS or LLM_PROVIDERS_FILE, not both"):
+        check_configuration()
+
+
+@pytest.mark.parametrize("name", ["my provider", "primary/2", ""])
+def test_a_name_outside_letters_digits_and_dot_dash_underscore_is_refused(settings, name):
+    settings.LLM_PROVIDERS = json.dumps([{**PRIMARY, "name": name}])
+    with pytest.raises(ImproperlyConfigured, match=r"field 'name'"):
+        check_configuration()
+
+
+def test_a_bad_provider_stops_the_site_from_starting_naming_it(monkeypatch):
+    """configuration.md: a wrong setting fails at start, never at the first message (ChatConfig.ready())."""
+    environment = {**os.environ, "LLM_PROVIDERS": json.dumps([{**PRIMARY, "read_timout": 5}]),
+                   "SECRET_KEY": "x", "ALLOWED_HOSTS": "localhost"}
+    started = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=django_settings.BASE_DIR, env=environment,
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert started.returncode != 0, started.stdout
+    assert "ImproperlyConfigured: LLM provider 'primary': field 'read_timout': Extra inputs are not permitted" in started.stderr

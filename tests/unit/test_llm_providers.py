@@ -165,6 +165,16 @@ async def test_connection_refused_and_read_timeout_are_transient(mocked):
     assert refused.value.transient and timed_out.value.transient
 
 
+
+async def test_the_configured_timeouts_and_extra_headers_go_with_the_request(mocked):
+    """configuration.md "Fields": `connect_timeout`, `read_timeout` and `headers` reach the HTTP request."""
+    mocked.post(OPENAI_URL, body=wire.openai_sse(wire.openai_text_chunks(["ok"])))
+    await collect(openai(connect_timeout=2, read_timeout=7, headers={"HTTP-Referer": "https://chat.example"}))
+    request = mocked.calls[0].request
+    assert request.req_kwargs["timeout"] == (2.0, 7.0)
+    assert request.headers["HTTP-Referer"] == "https://chat.example"
+
+
 # --- Anthropic ----------------------------------------------------------------------------------
 
 

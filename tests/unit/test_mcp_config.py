@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import logging
 import select
 import socket
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
+import mcp_types
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from mcp.shared.exceptions import MCPError
 
 from chat.tools import check_configuration
+from chat.tools import hub as hub_module
 from chat.tools.config import load_servers, memory_server, parse_servers
 from chat.tools.hub import Hub, build_hub
-from chat.tools.results import model_facing_name, truncate
-from tests.support.mcp_servers import probe_server, serve_http
+from chat.tools.results import input_schema, model_facing_name, truncate
+from tests.support.mcp_servers import probe_server, serve_http, stdio_config
 
 
 def servers(**entries: Any) -> dict[str, Any]:
@@ -283,3 +290,165 @@ async def test_a_tool_whose_name_providers_refuse_is_offered_under_a_safe_name_a
         await hub.aclose()
     assert offered["probe__read_file"] == "read.file"
     assert (result.text, result.is_error) == ("read notes.txt", False)
+
+
+# --- the promises of docs/tools.md at their bounds ----------------------------------------------------------
+
+
+def test_a_result_of_exactly_the_limit_is_whole_and_one_character_more_is_cut() -> None:
+    assert truncate("a" * 100, 100) == "a" * 100
+    assert truncate("a" * 101, 100) == "a" * 100 + "\n[… truncated: 1 of 101 characters not shown]"
+
+
+def test_a_timeout_of_3600_seconds_is_accepted_for_a_server_and_a_tool() -> None:
+    loaded = parse_servers(servers(files={"command": "x", "timeout": 3600, "tools": {"scan": {"timeout": 3600}}}))
+    assert (loaded["files"].timeout_for("read"), loaded["files"].timeout_for("scan")) == (3600.0, 3600.0)
+    with pytest.raises(ImproperlyConfigured, match=r"field 'tools.scan.timeout': Input should be less than or equal to 3600"):
+        parse_servers(servers(files={"command": "x", "tools": {"scan": {"timeout": 3601}}}))
+    with pytest.raises(ImproperlyConfigured, match=r"field 'tools.scan.timeout': Input should be greater than 0"):
+        parse_servers(servers(files={"command": "x", "tools": {"scan": {"timeout": 0}}}))
+
+
+def test_a_server_name_of_40_characters_is_accepted_and_41_is_refused() -> None:
+    assert parse_servers(servers(**{"a" * 40: {"command": "x"}})).keys() == {"a" * 40}
+    with pytest.raises(ImproperlyConfigured, match=r"the name must be 1-40 letters"):
+        parse_servers(servers(**{"a" * 41: {"command": "x"}}))
+
+
+@pytest.mark.parametrize(
+    ("default", "server_timeout", "tool_timeout", "deadline"),
+    [
+        (0.3, None, None, 0.3),  # nothing configured: MCP_CALL_TIMEOUT_SECONDS
+        (30, 0.3, None, 0.3),  # the server's timeout overrides the default
+        (30, 30, 0.3, 0.3),  # the tool's overrides the server's
+    ],
+)
+async def test_a_call_is_cut_off_at_the_tools_timeout_else_the_servers_else_the_default(
+    settings: Any, default: float, server_timeout: float | None, tool_timeout: float | None, deadline: float
+) -> None:
+    settings.MCP_CALL_TIMEOUT_SECONDS = default
+    server, probe = probe_server()
+    config = memory_server("probe", server, timeout=server_timeout)
+    if tool_timeout is not None:
+        config = dataclasses.replace(config, tool_timeouts={"hang": tool_timeout})
+    hub = Hub({"probe": config})
+    try:
+        async with asyncio.timeout(10):  # a deadline of 30 s would fail here, not hang the run
+            result = await hub.call("probe__hang", {})
+        await probe.wait(probe.hang_cancelled, "that the call was cancelled at its deadline")
+    finally:
+        await hub.aclose()
+    assert (result.kind, result.text) == ("timeout", f"Tool probe__hang timed out after {deadline:g} s; the call was cancelled.")
+
+
+def silent_server(**options: Any) -> dict[str, Any]:
+    """A stdio entry whose process starts and never answers: its listing can only end at its deadline."""
+    return {"command": sys.executable, "args": ["-c", "import time; time.sleep(60)"], **options}  # allowed-sleep: a server that never answers
+
+
+@pytest.mark.parametrize(("server_timeout", "list_timeout"), [(0.5, 30), (30, 0.5)])
+async def test_listing_a_server_is_cut_off_at_the_shorter_of_its_timeout_and_the_list_bound(
+    settings: Any, caplog: pytest.LogCaptureFixture, server_timeout: float, list_timeout: float
+) -> None:
+    settings.MCP_LIST_TIMEOUT_SECONDS = list_timeout
+    hub = Hub({"quick": memory_server("quick", probe_server()[0]), **parse_servers(servers(silent=silent_server(timeout=server_timeout)))})
+    try:
+        with caplog.at_level(logging.WARNING, logger="chat.tools.hub"):
+            async with asyncio.timeout(10):
+                offered = {tool.server for tool in await hub.list_tools()}
+    finally:
+        await hub.aclose()
+    assert offered == {"quick"}
+    assert "MCP server silent is unavailable: it did not list its tools within 0.5 s" in caplog.text
+
+
+async def test_a_server_that_failed_is_not_listed_again_for_mcp_retry_after_seconds(
+    settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every start of the failing server is counted; the hub's clock is a fake one, so no time passes."""
+    starts = tmp_path / "starts"
+    script = tmp_path / "down.sh"
+    script.write_text(f"#!/bin/sh\necho started >> {starts}\nexit 1\n")
+    script.chmod(0o755)
+    now = [1000.0]
+    monkeypatch.setattr(hub_module, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    settings.MCP_RETRY_AFTER_SECONDS = 30
+    hub = Hub(parse_servers(servers(down={"command": str(script), "timeout": 5})))
+
+    def started() -> int:
+        return len(starts.read_text().splitlines()) if starts.exists() else 0
+
+    try:
+        async with asyncio.timeout(20):
+            assert await hub.list_tools() == [] and started() == 1
+            now[0] += 29.9
+            assert await hub.list_tools() == [] and started() == 1, "listed again before MCP_RETRY_AFTER_SECONDS"
+            now[0] += 0.1
+            assert await hub.list_tools() == [] and started() == 2, "not listed again after MCP_RETRY_AFTER_SECONDS"
+    finally:
+        await hub.aclose()
+
+
+async def test_two_tools_whose_names_are_the_same_once_cut_offer_only_the_first(caplog: pytest.LogCaptureFixture) -> None:
+    server, _ = probe_server()
+    long_name = "t" * 70
+    server.add_tool(lambda: "first", name=long_name + "_one", description="first")
+    server.add_tool(lambda: "second", name=long_name + "_two", description="second")
+    hub = Hub({"probe": memory_server("probe", server)})
+    try:
+        with caplog.at_level(logging.WARNING, logger="chat.tools.hub"):
+            offered = [tool for tool in await hub.list_tools() if tool.tool.startswith(long_name)]
+    finally:
+        await hub.aclose()
+    assert [(tool.spec.name, tool.tool) for tool in offered] == [(("probe__" + long_name)[:64], long_name + "_one")]
+    assert "is ambiguous after shortening; only the first is offered" in caplog.text
+
+
+async def test_a_stdio_server_gets_its_configured_env_and_none_of_the_sites_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tools.md: `env` is added to the SDK's minimal environment, not to the site's whole environment."""
+    monkeypatch.setenv("CHAT_TEST_SITE_SECRET", "do-not-pass-on")
+    seen = tmp_path / "environment"
+    entry = stdio_config("probe", env={"LOG_LEVEL": "warn"})
+    entry = {**entry, "command": "/bin/sh", "args": ["-c", f'env > "{seen}"; exec "{sys.executable}" "$@"', "sh", *entry["args"]]}
+    hub = Hub(parse_servers(servers(probe=entry)))
+    try:
+        async with asyncio.timeout(20):
+            result = await hub.call("probe__echo", {"text": "up"})
+    finally:
+        await hub.aclose()
+    assert (result.text, result.is_error) == ("up", False)
+    environment = dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
+    assert environment["LOG_LEVEL"] == "warn"
+    assert "CHAT_TEST_SITE_SECRET" not in environment
+
+
+def test_a_tool_with_an_empty_schema_is_offered_with_an_object_schema() -> None:
+    assert input_schema(mcp_types.Tool(name="now", input_schema={})) == {"type": "object", "properties": {}}
+    given = {"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}
+    assert input_schema(mcp_types.Tool(name="time", input_schema=given)) == given
+
+
+def test_several_mistakes_in_one_entry_are_named_together() -> None:
+    with pytest.raises(ImproperlyConfigured) as caught:
+        parse_servers(servers(files={"command": "x", "args": "--root /", "confim": True}))
+    assert str(caught.value) == (
+        "MCP server 'files': field 'args': Input should be a valid list; field 'confim': Extra inputs are not permitted"
+    )
+
+
+async def test_a_protocol_error_from_the_server_is_an_error_result_with_its_message() -> None:
+    """tools.md "What each outcome looks like": `Tool x__y failed: <the JSON-RPC error message>`."""
+    server, _ = probe_server()
+
+    def locked() -> str:
+        raise MCPError(-32603, "the index is locked")
+
+    server.add_tool(locked, name="locked", description="answers with a JSON-RPC error")
+    hub = Hub({"probe": memory_server("probe", server)})
+    try:
+        result = await hub.call("probe__locked", {})
+    finally:
+        await hub.aclose()
+    assert (result.text, result.is_error, result.kind) == ("Tool probe__locked failed: the index is locked", True, "error")
