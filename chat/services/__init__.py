@@ -6,7 +6,7 @@ One module per responsibility; every public name is re-exported here, so callers
     personas.py       a person's personas: create, update, delete, checks; the built-in ones
     messages.py       append a message to the shown branch; save a reply as it grows
     sending.py        accept a message or an edit, regenerate a reply (each claiming the lease); switch branch
-    leases.py         renew and release a turn's lease; sweep dead turns, marking their replies interrupted
+    leases.py         renew (one turn's, or all of a process's at once) and release leases; sweep dead turns
     audio.py          recordings and replies read aloud, through the storage API
     tokens.py         API tokens
     errors.py         Invalid
@@ -18,7 +18,7 @@ A test that monkeypatches a name must patch the module that uses it (e.g. chat.s
 from chat.services.audio import AudioFile, speech_attach
 from chat.services.conversations import TITLE_CHARS, conversation_create, conversation_delete, conversation_rename
 from chat.services.errors import Invalid
-from chat.services.leases import INTERRUPTED, turn_lease_release, turn_lease_renew, turn_sweep
+from chat.services.leases import INTERRUPTED, turn_lease_release, turn_lease_renew, turn_leases_renew, turn_sweep
 from chat.services.messages import message_contents_save, message_create, message_update
 from chat.services.outcomes import Outcome
 from chat.services.personas import (
@@ -67,5 +67,6 @@ __all__ = [
     "token_digest",
     "turn_lease_release",
     "turn_lease_renew",
+    "turn_leases_renew",
     "turn_sweep",
 ]

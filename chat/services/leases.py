@@ -38,6 +38,17 @@ def turn_lease_renew(*, conversation_id: int, token: str, lease_seconds: float) 
 
 
 
+def turn_leases_renew(*, tokens: list[str], lease_seconds: float) -> set[str]:
+    """Extend the leases of several running turns in one UPDATE; returns the tokens still held (the others
+    were swept or taken over). The SELECT that finds which runs only when some were lost."""
+    until = timezone.now() + timedelta(seconds=lease_seconds)
+    held = Conversation.objects.filter(turn_token__in=tokens)
+    if held.update(turn_lease_until=until) == len(set(tokens)):
+        return set(tokens)
+    return set(held.values_list("turn_token", flat=True))
+
+
+
 def turn_lease_release(*, conversation_id: int, token: str) -> None:
     Conversation.objects.filter(pk=conversation_id, turn_token=token).update(turn_token="", turn_lease_until=None)
 

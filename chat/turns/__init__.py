@@ -3,6 +3,7 @@
     fanout.py     groups, publish, reply text merged into deltas under load
     control.py    stop / confirm / sync from any tab on any process, one desk per process
     lifecycle.py  a turn's owner, lease and end (`turn.finished`); dead turns swept; SIGTERM
+    leases.py     every running turn's lease renewed together, one UPDATE per interval
     rounds.py     LLM -> tools -> LLM, each message stored and announced
     history.py    what the model sees
     saver.py      shielded writes and interim saves that never multiply

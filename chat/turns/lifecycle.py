@@ -23,7 +23,7 @@ from django.conf import settings
 from chat import conversations, frames, logcontext, metrics, services, voice
 from chat.models import Message
 from chat.personas import Speaker
-from chat.turns import control
+from chat.turns import control, leases
 from chat.turns.fanout import publish
 from chat.turns.rounds import OUR_FAULT, Rounds
 
@@ -147,14 +147,13 @@ class Turn:
         self.began = True
         logcontext.bind(conversation_id=self.conversation_id, turn_id=self.id)  # this task's context only
         log.info("Turn started: %d speaker(s)", len(self.speakers))
-        keeper: asyncio.Task[None] | None = None
         try:
             await self._typing(self.speakers[0])
             await publish(self.conversation_id, frames.assistant_started(self.rounds.current))  # type: ignore[arg-type]
             await self._tell_owner(writing=True)
             self._desk = await control.desk()
             await self._desk.join(self.conversation_id, self.on_control)
-            keeper = asyncio.create_task(self._keep_lease())
+            leases.hold(self.token, self.conversation_id, self._lease_lost)
             self._work = asyncio.create_task(self._speak_all())
             try:
                 await asyncio.shield(self._work)
@@ -167,8 +166,7 @@ class Turn:
         except Exception:
             log.exception("Turn in conversation %s failed to start", self.conversation_id)
         finally:
-            if keeper is not None:
-                keeper.cancel()
+            leases.release(self.token)
             await asyncio.shield(self._finish())
 
     async def _read_aloud(self) -> None:
@@ -295,22 +293,10 @@ class Turn:
             except ChannelFull:  # that socket is still far behind: assistant.completed brings it the whole text
                 log.info("A resync answer did not fit its socket's channel")
 
-    async def _keep_lease(self) -> None:
-        lease = settings.CHAT_TURN_LEASE_SECONDS
-        while True:
-            await asyncio.sleep(lease / 3)
-            try:
-                kept = await database_sync_to_async(services.turn_lease_renew)(
-                    conversation_id=self.conversation_id, token=self.token, lease_seconds=lease
-                )
-            except Exception:
-                log.exception("Renewing the lease of the turn in conversation %s failed", self.conversation_id)
-                continue
-            if not kept:
-                log.warning("Turn in conversation %s lost its lease; stopping it", self.conversation_id)
-                if self._work is not None:
-                    self._work.cancel()
-                return
+    def _lease_lost(self) -> None:
+        """Another process swept this turn's lease (it looked dead) or took the conversation over: stop."""
+        if self._work is not None:
+            self._work.cancel()
 
 
 # --- turns whose process died, and this process going away ---------------------------------------
@@ -372,6 +358,7 @@ async def shutdown() -> None:
         if pending:
             log.warning("%d turns did not finish stopping within %s s", len(pending), settings.CHAT_SHUTDOWN_SECONDS)
     await finish_pending()
+    await leases.stop()
     with contextlib.suppress(Exception):
         async with asyncio.timeout(1):
             await tools.close_hub()

@@ -10,6 +10,7 @@ from channels.layers import channel_layers
 from django.db import connections
 
 from chat import tools, turns
+from chat.turns import leases as lease_keeper
 from chat.turns.control import close_desk
 from tests.support.integrity import history_problems
 from tests.support.providers import SCRIPTED
@@ -72,6 +73,7 @@ async def _finish_turns_and_sessions() -> None:
         await asyncio.wait(leftover, timeout=5)
     await turns.finish_pending()  # turns cancelled before they began still store their reply as stopped
     await turns.stop_sweeper()  # a consumer started it; asleep, it would wake in a later test's loop
+    await lease_keeper.stop()  # the same for the task that renews running turns' leases
     await tools.close_hub()
     await close_desk()
     for layer in list(channel_layers.backends.values()):

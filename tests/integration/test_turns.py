@@ -373,3 +373,42 @@ async def test_a_stop_while_the_reply_is_being_ended_still_stores_it_complete(us
         ("user", "complete", "tell me"), ("assistant", "complete", "All of it."),
     ]
     assert final_reply(frames)["text"] == "All of it."
+
+
+async def test_running_turns_renew_their_leases_together_and_a_turn_whose_lease_is_taken_stops(
+    user, settings, monkeypatch
+):
+    """One UPDATE renews every lease this process holds (not one per turn), and a turn whose lease was
+    swept or taken over by another process stops, while the others go on to complete."""
+    settings.CHAT_TURN_LEASE_SECONDS = 0.3  # renewed every 0.1 s
+    settings.CHAT_MAX_CONCURRENT_REPLIES = 5
+    renewals: list[list[str]] = []
+    three_renewed = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    real = services.turn_leases_renew
+
+    def spy(*, tokens: list[str], lease_seconds: float) -> set[str]:
+        renewals.append(sorted(tokens))
+        kept = real(tokens=tokens, lease_seconds=lease_seconds)
+        if len(tokens) == 3:
+            loop.call_soon_threadsafe(three_renewed.set)
+        return kept
+
+    monkeypatch.setattr(services, "turn_leases_renew", spy)
+    with override_settings(DEMO_TOKEN_DELAY_SECONDS=0.05):
+        async with connected(user) as tab1, connected(user) as tab2, connected(user) as tab3:
+            tabs = (tab1, tab2, tab3)
+            ids = []
+            for tab in tabs:
+                await send_message(tab, "a long story")
+                ids.append((await receive_frame(tab, "assistant.delta"))["conversation_id"])
+            await asyncio.wait_for(three_renewed.wait(), 5)
+            renewed_while_three_ran = renewals[[len(batch) for batch in renewals].index(3):]
+            await database_sync_to_async(Conversation.objects.filter(pk=ids[0]).update)(turn_token="another-process")
+            ends = [await receive_turn(tab, timeout=20) for tab in tabs]
+    tokens = await database_sync_to_async(
+        lambda: dict(Conversation.objects.filter(pk__in=ids).values_list("pk", "turn_token"))
+    )()
+    assert [len(batch) for batch in renewed_while_three_ran if len(batch) != 3] == [], renewed_while_three_ran
+    assert [end[-1]["status"] for end in ends] == ["stopped", "complete", "complete"], [end[-1] for end in ends]
+    assert tokens == {ids[0]: "another-process", ids[1]: "", ids[2]: ""}  # its lease stays the other process's
