@@ -18,7 +18,7 @@ A test that monkeypatches a name must patch the module that uses it (e.g. chat.s
 from chat.services.audio import AudioFile, speech_attach
 from chat.services.conversations import TITLE_CHARS, conversation_create, conversation_delete, conversation_rename
 from chat.services.errors import Invalid
-from chat.services.leases import INTERRUPTED, turn_lease_release, turn_lease_renew, turn_leases_renew, turn_sweep
+from chat.services.leases import INTERRUPTED, turn_lease_release, turn_leases_renew, turn_sweep
 from chat.services.messages import message_contents_save, message_create, message_update
 from chat.services.outcomes import Outcome
 from chat.services.personas import (
@@ -66,7 +66,6 @@ __all__ = [
     "speech_attach",
     "token_digest",
     "turn_lease_release",
-    "turn_lease_renew",
     "turn_leases_renew",
     "turn_sweep",
 ]

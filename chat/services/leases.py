@@ -31,13 +31,6 @@ def _interrupt(conversation_id: int) -> list[int]:
 
 
 
-def turn_lease_renew(*, conversation_id: int, token: str, lease_seconds: float) -> bool:
-    """Extend a running turn's lease; False when it is no longer this turn's (it was swept)."""
-    until = timezone.now() + timedelta(seconds=lease_seconds)
-    return bool(Conversation.objects.filter(pk=conversation_id, turn_token=token).update(turn_lease_until=until))
-
-
-
 def turn_leases_renew(*, tokens: list[str], lease_seconds: float) -> set[str]:
     """Extend the leases of several running turns in one UPDATE; returns the tokens still held (the others
     were swept or taken over). The SELECT that finds which runs only when some were lost."""

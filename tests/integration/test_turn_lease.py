@@ -73,10 +73,10 @@ def test_release_frees_only_with_the_turns_own_token(user):
     conversation_id = accepted.conversation.pk
     services.turn_lease_release(conversation_id=conversation_id, token="someone-else")
     assert Conversation.objects.get(pk=conversation_id).turn_token == accepted.token
-    assert services.turn_lease_renew(conversation_id=conversation_id, token=accepted.token, lease_seconds=30)
+    assert services.turn_leases_renew(tokens=[accepted.token, "swept"], lease_seconds=30) == {accepted.token}
     services.turn_lease_release(conversation_id=conversation_id, token=accepted.token)
     assert Conversation.objects.get(pk=conversation_id).turn_token == ""
-    assert not services.turn_lease_renew(conversation_id=conversation_id, token=accepted.token, lease_seconds=30)
+    assert services.turn_leases_renew(tokens=[accepted.token], lease_seconds=30) == set()
 
 
 def test_a_late_renewal_of_a_turn_running_in_this_process_is_not_taken_for_a_death(user):
