@@ -210,6 +210,10 @@ def _server_env(database_url: str, fake_base_url: str, secret_key: str, director
             FAKE_LLM_KEY_ENV: "e2e-key",
             "CHAT_RATE_LIMIT_MESSAGES": "1000",
             "LOG_LEVEL": "INFO",
+            # This daphne must not sweep the dead turn of test_turn_recovery.py, whose own servers share the
+            # database: its in-memory layer would tell nobody, and the page, on the other server, would wait
+            # on a reply marked interrupted behind its back (seen once in five runs of the suite).
+            "CHAT_TURN_SWEEP_SECONDS": "86400",
         }
     )
     env.update(fake_speech_env(fake_base_url))  # voice: the fake's /v1/audio/transcriptions and /v1/audio/speech
