@@ -20,7 +20,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from django.conf import settings
 
-from chat import conversations, frames, logcontext, metrics, services, voice
+from chat import conversations, frames, logcontext, metrics, offloop, services, voice
 from chat.models import Message
 from chat.personas import Speaker
 from chat.turns import control, leases
@@ -359,6 +359,9 @@ async def shutdown() -> None:
             log.warning("%d turns did not finish stopping within %s s", len(pending), settings.CHAT_SHUTDOWN_SECONDS)
     await finish_pending()
     await leases.stop()
+    # The calculator's and the PDF extractor's worker processes wait for work forever, and
+    # multiprocessing's exit handler joins them: left running, they kept the process from exiting.
+    offloop.shutdown()
     with contextlib.suppress(Exception):
         async with asyncio.timeout(1):
             await tools.close_hub()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -51,3 +52,46 @@ async def test_sigterm_stores_the_running_reply_as_stopped_and_exits_within_its_
     rows = await stored(seen[0]["conversation_id"])
     assert [(m.role, m.status) for m in rows] == [("user", "complete"), ("assistant", "stopped")], log[-2000:]
     assert rows[1].content.startswith(reply_text(seen)[:10]) and rows[1].content
+
+
+async def test_sigterm_after_a_calculation_exits_and_leaves_no_calculator_worker_behind(user, tmp_path: Path):
+    """The calculator runs in a pool of worker processes (chat/offloop.py) that wait for work forever;
+    multiprocessing's exit handler joined them, so a daphne that had calculated never exited on SIGTERM."""
+    env = server_env({
+        "DEBUG": "false", "SECRET_KEY": settings.SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": database_url(connection.settings_dict), "LLM_PROVIDERS": "", "LLM_PROVIDERS_FILE": "",
+        "MCP_SERVERS_FILE": "", "CHAT_SHUTDOWN_SECONDS": "2",
+    })
+    server = start_daphne(env, tmp_path)
+    try:
+        cookie = await session_cookie(user)
+        async with live_socket(server.ws_url, cookie) as ws:
+            seen: list[dict[str, Any]] = []
+            await send_message(ws, "what is 12*7")
+            await receive(ws, "turn.finished", seen=seen)
+        workers = _children(server.process.pid)
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            returncode = server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            returncode = None
+        exited_after = time.monotonic() - signalled
+    finally:
+        server.stop(grace=1)
+    assert any(f.get("type") == "tool.finished" for f in seen), "the demo model did not use the calculator"
+    assert workers, "no calculator worker process was started"
+    assert returncode == 0 and exited_after < 7, f"exit {returncode} after {exited_after:.1f} s\n{server.log_tail()[-2000:]}"
+    assert [pid for pid in workers if _alive(pid)] == [], "calculator workers outlived the server"
+
+
+def _children(pid: int) -> list[int]:
+    """The pool's worker processes (multiprocessing's spawn_main), not its resource tracker."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    children = [int(child) for child in path.read_text().split()] if path.exists() else []
+    return [child for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
+def _alive(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
