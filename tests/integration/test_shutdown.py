@@ -3,6 +3,7 @@ even with a stdio MCP session open (its idle worker threads used to keep daphne 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -82,8 +83,10 @@ async def test_a_server_that_calculated_exits_and_leaves_no_calculator_worker_be
             returncode = None
         exited_after = time.monotonic() - signalled
         deadline = time.monotonic() + 5
-        while [pid for pid in workers if _alive(pid)] and time.monotonic() < deadline:
-            time.sleep(0.05)  # allowed-sleep: polling other processes' exit, bounded by the deadline above
+        while [pid for pid in workers if _alive(pid)]:
+            if time.monotonic() > deadline:
+                break  # the assertion below names them
+            await asyncio.sleep(0.05)  # allowed-sleep: polling other processes' exit, bounded by the deadline above
     finally:
         server.stop(grace=1)
     assert any(f.get("type") == "tool.finished" for f in seen), "the demo model did not use the calculator"
