@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from django.core.cache import cache
 from django.test import AsyncClient
 from django.test import override_settings as django_settings_override
 from openapi_spec_validator import validate
@@ -16,6 +15,7 @@ from openapi_spec_validator import validate
 from chat import services, turns
 from chat.models import ApiToken, Conversation, Message
 from tests.support.api import API, PROBLEM, ApiClient, assert_problem, bearer_client, client_of, patch, post, token_for
+from tests.support.cache import clear_own_cache
 from tests.support.scripted_model import ScriptedModel, probe_hub
 from tests.support.socket import connected, receive_frame, receive_turn, reply_text, send
 from tests.support.stored import leased, stored
@@ -387,7 +387,7 @@ async def test_api_writes_past_the_per_minute_limit_get_429_with_retry_after(use
         someone_else = await bearer_client(other_user)
         assert (await post(someone_else, "/conversations", {"title": "mine"})).status_code == 201
     finally:
-        await database_sync_to_async(cache.clear)()
+        await database_sync_to_async(clear_own_cache)()
 
 
 async def test_cors_preflight_is_allowed_for_a_listed_origin_only_and_only_on_the_api(settings):
@@ -517,7 +517,7 @@ def test_random_requests_over_the_schema_never_get_a_server_error_and_match_it(u
 
     with django_settings_override(API_RATE_LIMIT_PER_MINUTE=100_000, CHAT_RATE_LIMIT_MESSAGES=100_000):
         one_request()
-    cache.clear()
+    clear_own_cache()
     assert ApiToken.objects.filter(owner=other_user).count() == 0
     assert Conversation.objects.get(pk=theirs.pk).title == "theirs"
 

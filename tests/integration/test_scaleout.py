@@ -195,3 +195,28 @@ async def test_a_hundred_concurrent_replies_lose_nothing(user, start_servers):
     for conversation_id, text in results:
         rows = await stored(conversation_id)
         assert [m.status for m in rows] == ["complete", "complete"] and rows[1].content == text and text
+
+
+async def test_clearing_the_test_cache_leaves_the_channel_layer_and_other_runs_alone():
+    """Under pytest-xdist two workers share one Redis: a test that clears its cache must not FLUSHDB,
+    which erased the other worker's groups and left its reply with no socket to reach (tests/support/cache.py)."""
+    from channels.layers import get_channel_layer
+    from django.core.cache import cache
+
+    from tests.support.cache import clear_own_cache
+    from tests.support.layers import group_members
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("conversation.1", channel)
+    other_run = cache._cache.get_client(None, write=True)  # another worker's key, under its own prefix
+    await database_sync_to_async(other_run.set)("another-run:1:limit", "7")
+    await database_sync_to_async(cache.set)("limit", "3")
+    try:
+        await database_sync_to_async(clear_own_cache)()
+        assert await database_sync_to_async(cache.get)("limit") is None
+        assert await database_sync_to_async(other_run.get)("another-run:1:limit") == b"7"
+        assert channel in await group_members("conversation.1")
+    finally:
+        await layer.group_discard("conversation.1", channel)
+        await database_sync_to_async(other_run.delete)("another-run:1:limit")

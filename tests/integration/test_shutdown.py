@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
-from tests.support.daphne import database_url, server_env, start_daphne
+from tests.support.daphne import offline_site_env, start_daphne
 from tests.support.live_socket import live_socket, receive, send_message
 from tests.support.mcp_servers import stdio_config
 from tests.support.socket import reply_text, session_cookie
@@ -27,11 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def test_sigterm_stores_the_running_reply_as_stopped_and_exits_within_its_bound(user, tmp_path: Path):
     servers_file = tmp_path / "mcp.json"
     servers_file.write_text(json.dumps({"mcpServers": {"testing": stdio_config("testing", "probe")}}))
-    env = server_env({
-        "DEBUG": "false", "SECRET_KEY": settings.SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": database_url(connection.settings_dict), "LLM_PROVIDERS": "", "LLM_PROVIDERS_FILE": "",
-        "MCP_SERVERS_FILE": str(servers_file), "DEMO_TOKEN_DELAY_SECONDS": "0.3", "CHAT_SHUTDOWN_SECONDS": "2",
-    })
+    env = offline_site_env(MCP_SERVERS_FILE=str(servers_file), DEMO_TOKEN_DELAY_SECONDS="0.3", CHAT_SHUTDOWN_SECONDS="2")
     server = start_daphne(env, tmp_path)
     try:
         cookie = await session_cookie(user)
@@ -62,11 +56,7 @@ async def test_a_server_that_calculated_exits_and_leaves_no_calculator_worker_be
     """The calculator runs in a pool of worker processes (chat/offloop.py) that wait for work forever.
     multiprocessing's exit handler joined them, so a daphne that had calculated never exited on SIGTERM;
     and a daphne killed outright left them behind as orphans."""
-    env = server_env({
-        "DEBUG": "false", "SECRET_KEY": settings.SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": database_url(connection.settings_dict), "LLM_PROVIDERS": "", "LLM_PROVIDERS_FILE": "",
-        "MCP_SERVERS_FILE": "", "CHAT_SHUTDOWN_SECONDS": "2",
-    })
+    env = offline_site_env(CHAT_SHUTDOWN_SECONDS="2")
     server = start_daphne(env, tmp_path)
     try:
         cookie = await session_cookie(user)

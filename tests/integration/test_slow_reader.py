@@ -16,12 +16,10 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from django.conf import settings
-from django.db import connection
 
 from chat import services
 from chat.models import Message
-from tests.support.daphne import Daphne, database_url, server_env, start_daphne
+from tests.support.daphne import Daphne, offline_site_env, start_daphne
 from tests.support.socket import connected, receive_frame, send, session_cookie
 from tests.support.stored import store_line
 
@@ -62,12 +60,8 @@ def send_text(sock: socket.socket, text: str) -> None:
 
 
 def _server(tmp_path: Path, **extra: str) -> Daphne:
-    env = server_env({
-        "DEBUG": "false", "SECRET_KEY": settings.SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": database_url(connection.settings_dict), "LLM_PROVIDERS": "", "LLM_PROVIDERS_FILE": "",
-        "MCP_SERVERS_FILE": "", **extra,  # REDIS_URL as this run has it: its cache holds the socket slots
-    })
-    return start_daphne(env, tmp_path, args=["--ping-interval", "1", "--ping-timeout", "2"])
+    # REDIS_URL as this run has it: its cache holds the socket slots
+    return start_daphne(offline_site_env(**extra), tmp_path, args=["--ping-interval", "1", "--ping-timeout", "2"])
 
 
 def _rss_kb(server: Daphne) -> int:

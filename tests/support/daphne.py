@@ -86,6 +86,18 @@ def server_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def offline_site_env(**overrides: str) -> dict[str, str]:
+    """A production-like server (DEBUG off) on this test's database: the offline demo model, no servers file."""
+    from django.conf import settings
+    from django.db import connection
+
+    return server_env({
+        "DEBUG": "false", "SECRET_KEY": settings.SECRET_KEY, "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": database_url(connection.settings_dict), "LLM_PROVIDERS": "", "LLM_PROVIDERS_FILE": "",
+        "MCP_SERVERS_FILE": "", **overrides,
+    })
+
+
 def start_daphne(
     env: dict[str, str], directory: Path, *, name: str = "daphne", timeout: float = 30.0, args: Sequence[str] = ()
 ) -> Daphne:
