@@ -453,14 +453,16 @@ async def test_the_interactive_docs_are_served_to_people_logged_in(user):
 
 
 def _operations_without_sends() -> list[tuple[str, str, dict[str, Any]]]:
-    """Every operation but the two sends and the event stream: sends start replies, which a synchronous client
-    cannot host, and a stream is not one JSON answer (test_api_schemathesis.py and test_streaming.py cover them)."""
+    """Every operation but those that start a reply (the two sends and regenerate) and the event stream: a
+    synchronous client runs each request in a throwaway event loop, and a reply started there was cancelled
+    with it and hung its close (seen in CI); a stream is not one JSON answer. test_api_schemathesis.py (a
+    real daphne), test_branches.py and test_streaming.py cover them."""
     from chat.api import api
 
     schema = json.loads(json.dumps(api.get_openapi_schema()))
     return [
         (method, path, op) for path, ops in schema["paths"].items() for method, op in ops.items()
-        if not (method == "post" and path.endswith("/messages")) and not path.endswith("/events")
+        if not (method == "post" and path.endswith(("/messages", "/regenerate"))) and not path.endswith("/events")
     ]
 
 
