@@ -48,6 +48,7 @@ def test_the_whole_journey_works_from_the_keyboard_with_focus_always_visible(pag
     page.keyboard.press("Space")
     expect(card).to_have_attribute("data-state", "done")
     expect(chat.body(chat.last_assistant())).to_have_text("Done.")
+    chat.expect_reply_done()  # the text shows before the reply is stored as complete
     conversation_id = chat.conversation_id_from_url()
     assert [(m.role, m.status) for m in stored_rows(conversation_id)] == [
         ("user", "complete"), ("assistant", "stopped"), ("user", "complete"), ("assistant", "complete"),
