@@ -59,8 +59,16 @@ def persona_delete(*, owner: AbstractBaseUser, persona_id: int) -> bool:
 
 
 
+# A persona always has these; a change may leave them out, but not set them to nothing (null).
+REQUIRED_FIELDS = ("name", "system_prompt", "provider", "model")
+
+
 def _check_persona(owner: Any, persona_id: int | None, fields: dict[str, Any]) -> None:
     from chat.llm.config import provider_names
+
+    for key in REQUIRED_FIELDS:
+        if key in fields and fields[key] is None:
+            raise Invalid(key, f"{key} cannot be null: leave it out to keep it as it is.")
 
     name = fields.get("name")
     if name is not None:

@@ -13,7 +13,7 @@ from django.test import override_settings as django_settings_override
 from openapi_spec_validator import validate
 
 from chat import services, turns
-from chat.models import ApiToken, Conversation, Message
+from chat.models import ApiToken, Conversation, Message, Persona
 from tests.support.api import API, PROBLEM, ApiClient, assert_problem, bearer_client, client_of, patch, post, token_for
 from tests.support.cache import clear_own_cache
 from tests.support.scripted_model import ScriptedModel, probe_hub
@@ -561,6 +561,13 @@ async def test_persona_mistakes_are_422_naming_the_field(user, settings):
     for body, field in cases:
         problem = assert_problem(await post(client, "/personas", body), 422, "invalid")
         assert field in [error["field"] for error in problem["errors"]], (body, problem)
+    mine = (await client.get(f"{API}/personas")).json()
+    mine_id = next(p["id"] for p in (mine["items"] if isinstance(mine, dict) else mine) if p["name"] == "Mine")
+    for field in ("name", "system_prompt", "provider", "model"):  # a 500 once (schemathesis): null is not "keep"
+        problem = assert_problem(await patch(client, f"/personas/{mine_id}", {field: None, "temperature": 0.5}), 422)
+        assert f"body.{field}" in [error["field"] for error in problem["errors"]], (field, problem)
+    kept = await database_sync_to_async(Persona.objects.get)(pk=mine_id)
+    assert (kept.name, kept.system_prompt, kept.temperature) == ("Mine", "You are Mine.", None)
 
 
 async def test_another_persons_persona_is_404_on_every_verb_and_a_built_in_one_cannot_be_changed(user, other_user):
