@@ -108,10 +108,8 @@ async def _check_channel_layer() -> None:
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("no channel layer is configured")
-    if callable(getattr(layer, "connection", None)) and isinstance(getattr(layer, "ring_size", None), int):
-        # channels_redis: a PING on each shard through the layer's own pool for this event loop.
-        for index in range(layer.ring_size):
-            await layer.connection(index).ping()
+    if callable(getattr(layer, "ping", None)):  # the Redis layer: a PING through this event loop's connection
+        await layer.ping()
         return
     channel = await layer.new_channel("readyz")
     await layer.send(channel, {"type": "readyz.ping"})

@@ -128,8 +128,14 @@ LAYER_DROPPED = Counter(
     "Frames the channel layer did not hold for a socket whose channel was full (a socket far behind), by "
     "kind: delta (reply text: the socket resyncs it, or gets it whole with assistant.completed), evicted (a "
     "queued delta dropped to make room for a frame that cannot be resent), frame (any other frame: lost for that socket); "
-    "redis (under REDIS_URL: a group frame channels_redis dropped for a full channel, one per channel).",
+    "redis (under REDIS_URL: a frame for other processes that Redis did not take, so their sockets missed it).",
     ["kind"],
+)
+LAYER_BETWEEN_PROCESSES = Counter(
+    "chat_channel_layer_between_processes",
+    "Frames the Redis channel layer carried between daphne processes, by direction: sent (one per process "
+    "reached), received. Frames for a process's own sockets never go through Redis.",
+    ["direction"],
 )
 DB_SAVE = Histogram(
     "chat_db_save_seconds",
@@ -297,6 +303,11 @@ async def layer_publish(publishing: Awaitable[T]) -> T:
 
 def layer_dropped(kind: str, count: int = 1) -> None:
     LAYER_DROPPED.labels(kind).inc(count)
+
+
+def layer_between_processes(direction: str, count: int = 1) -> None:
+    if count:
+        LAYER_BETWEEN_PROCESSES.labels(direction).inc(count)
 
 
 async def db_save(kind: str, saving: Awaitable[T]) -> T:

@@ -114,25 +114,20 @@ REDIS_URL = env.str("REDIS_URL", default="")
 CHANNEL_CAPACITY = env.int("CHANNEL_CAPACITY", default=10000)
 if REDIS_URL:
     CHANNEL_LAYERS = {
+        # Sockets' queues and groups in the process, Redis only between processes (chat/layers/redis.py)
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "chat.layers.RedisChannelLayer",
             "CONFIG": {
-                # channels_redis blocks 5 s in BZPOPMIN; redis-py 8's default socket timeout is also
-                # 5 s, so idle sockets died with "Timeout reading". The read timeout must outlast the block.
-                "hosts": [{
-                    "address": REDIS_URL,
-                    "socket_timeout": env.float("REDIS_SOCKET_TIMEOUT_SECONDS", default=30.0),
-                    "socket_keepalive": True,
-                    "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=1000),
-                }],
+                "url": REDIS_URL,
                 "prefix": env.str("CHANNELS_PREFIX", default="chatsite"),
                 "capacity": CHANNEL_CAPACITY,
+                "socket_timeout": env.float("REDIS_SOCKET_TIMEOUT_SECONDS", default=5.0),
             },
         }
     }
 else:
     CHANNEL_LAYERS = {
-        # channels' in-memory layer without its per-receive expiry scan and per-send deep copy (chat/layers.py)
+        # channels' in-memory layer without its per-receive expiry scan and per-send deep copy (chat/layers/memory.py)
         "default": {"BACKEND": "chat.layers.InMemoryChannelLayer", "CONFIG": {"capacity": CHANNEL_CAPACITY}}
     }
 
@@ -237,7 +232,7 @@ LOG_MESSAGE_TEXT = env.bool("LOG_MESSAGE_TEXT", default=False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "chat.logcontext.ContextFilter"}, "redis_drops": {"()": "chat.layers.RedisDropsCounted"}},
+    "filters": {"context": {"()": "chat.logcontext.ContextFilter"}},
     "formatters": {
         "text": {
             "()": "chat.logcontext.TextFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(context)s%(message)s",
@@ -248,8 +243,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT}},
     "loggers": {
         "chat": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-        # Its one log line reports frames dropped for full channels: counted and warned (chat/layers.py).
-        "channels_redis.core": {"handlers": ["console"], "level": "INFO", "filters": ["redis_drops"], "propagate": False},
     },
 }
 

@@ -8,12 +8,11 @@ event to its turn: no listener task and no layer connection per turn.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.layers import DEFAULT_CHANNEL_LAYER, BaseChannelLayer, channel_layers, get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +28,10 @@ async def send_control(conversation_id: int, event: dict[str, Any]) -> None:
 
 
 class ControlDesk:
-    """Receives the control events of every turn of this process and calls that turn's handler.
+    """Receives the control events of every turn of this process and calls that turn's handler."""
 
-    Under Redis the desk listens through a layer instance of its own: channels_redis serialises one
-    instance's receives behind a single blocking read, which the sockets of the process share. The
-    in-memory layer keeps its groups inside the instance, so there the shared one is the only one.
-    """
-
-    def __init__(self, layer: BaseChannelLayer, own_instance: bool) -> None:
+    def __init__(self, layer: BaseChannelLayer) -> None:
         self.layer = layer
-        self.own_instance = own_instance
         self.loop = asyncio.get_running_loop()
         self.channel = ""
         self.task: asyncio.Task[None] | None = None
@@ -50,7 +43,7 @@ class ControlDesk:
 
     def usable(self) -> bool:
         current = asyncio.get_running_loop() is self.loop and self.task is not None and not self.task.done()
-        return current and (self.own_instance or self.layer is get_channel_layer())
+        return current and self.layer is get_channel_layer()
 
     async def join(self, conversation_id: int, handler: Handler) -> None:
         self.handlers[conversation_id] = handler
@@ -61,20 +54,8 @@ class ControlDesk:
         await self.layer.group_discard(control_group(conversation_id), self.channel)
 
     async def _listen(self) -> None:
-        failures = 0
         while True:
-            try:
-                event = await self.layer.receive(self.channel)
-            except Exception:
-                # The layer's connection broke (Redis restarted, a pool closed under it): say so and read
-                # again after a bounded back-off, so the running turns keep their stop and confirm.
-                failures += 1
-                if failures == 1 or failures % 60 == 0:
-                    log.warning("Turn control desk could not read its channel (%s failures in a row); retrying",
-                                failures, exc_info=failures == 1)
-                await asyncio.sleep(min(0.05 * 2**failures, 1.0))
-                continue
-            failures = 0
+            event = await self.layer.receive(self.channel)  # a queue in this process, on either layer
             handler = self.handlers.get(event.get("conversation_id"))  # type: ignore[arg-type]
             if handler is None:
                 continue
@@ -86,11 +67,7 @@ class ControlDesk:
     async def close(self) -> None:
         if self.task is not None:
             self.task.cancel()
-            # A cancelled channels_redis receive can take its block timeout to return; do not wait for it.
             await asyncio.wait([self.task], timeout=1)
-        if self.own_instance:
-            with contextlib.suppress(Exception):
-                await self.layer.close_pools()  # type: ignore[attr-defined]
 
 
 _desk: ControlDesk | None = None
@@ -107,9 +84,7 @@ async def desk() -> ControlDesk:
         if _desk is not None and not _desk.usable():
             await close_desk()
         if _desk is None:
-            shared = get_channel_layer()
-            own = hasattr(shared, "close_pools")
-            desk_ = ControlDesk(channel_layers.make_backend(DEFAULT_CHANNEL_LAYER) if own else shared, own)
+            desk_ = ControlDesk(get_channel_layer())
             await desk_.start()
             _desk = desk_
         return _desk

@@ -18,6 +18,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import conversations, frames, logcontext, metrics, offloop, services, voice
@@ -366,6 +367,9 @@ async def shutdown() -> None:
         async with asyncio.timeout(1):
             await tools.close_hub()
     await control.close_desk()
+    with contextlib.suppress(Exception):  # under Redis: leave every group, so no process sends here any more
+        async with asyncio.timeout(1):
+            await get_channel_layer().close()
 
 
 def install_shutdown_hook() -> bool:

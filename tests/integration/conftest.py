@@ -77,6 +77,5 @@ async def _finish_turns_and_sessions() -> None:
     await tools.close_hub()
     await close_desk()
     for layer in list(channel_layers.backends.values()):
-        if hasattr(layer, "close_pools"):
-            await layer.close_pools()
+        await layer.close()  # the Redis layer leaves its groups and closes its connections
     channel_layers.backends.clear()

@@ -174,8 +174,8 @@ async def test_readyz_reports_a_missing_redis_as_not_ready_with_the_reason_withi
 ) -> None:
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": f"redis://:{SECRET}@127.0.0.1:{free_port()}/0"}], "prefix": "readyz"},
+            "BACKEND": "chat.layers.RedisChannelLayer",
+            "CONFIG": {"url": f"redis://:{SECRET}@127.0.0.1:{free_port()}/0", "prefix": "readyz"},
         }
     }
     channel_layers.backends.clear()
@@ -183,7 +183,7 @@ async def test_readyz_reports_a_missing_redis_as_not_ready_with_the_reason_withi
     try:
         status, body, response = await get("/readyz")
     finally:
-        await layer.close_pools()
+        await layer.close()
         channel_layers.backends.clear()
     assert status == 503, body
     assert body["status"] == "not_ready"

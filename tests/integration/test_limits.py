@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from tests.support.api import assert_problem, bearer_client, post
 from tests.support.checkout import bare_environment, settings_checkout
 from tests.support.fake_llm_server import FakeLLMServer, Hold, text_reply
 from tests.support.layers import channel_dropped
+from tests.support.metrics import counter_value
 from tests.support.providers import PRIMARY
 from tests.support.scripted_model import probe_hub
 from tests.support.socket import (
@@ -145,10 +145,12 @@ async def test_a_sockets_channel_holds_channel_capacity_frames_and_drops_only_wh
     assert await read(stalled) == "after"
 
 
-def dropped(kind: str) -> float:
-    from prometheus_client import REGISTRY
+def layer_frame(kind: str, n: int) -> dict:
+    return {"type": "chat.frame", "frame": {"type": kind, "conversation_id": 1, "seq": 2, "offset": n, "text": "x"}}
 
-    return REGISTRY.get_sample_value("chat_channel_layer_dropped_total", {"kind": kind}) or 0.0
+
+def dropped(kind: str) -> float:
+    return counter_value("chat_channel_layer_dropped_total", kind=kind)
 
 
 async def test_at_capacity_a_final_frame_takes_the_place_of_queued_reply_text_and_a_lost_frame_is_counted(
@@ -163,9 +165,7 @@ async def test_at_capacity_a_final_frame_takes_the_place_of_queued_reply_text_an
     await layer.group_add("conversation.1", stalled)
     before = {kind: dropped(kind) for kind in ("delta", "evicted", "frame")}
 
-    def frame(kind: str, n: int) -> dict:
-        return {"type": "chat.frame", "frame": {"type": kind, "conversation_id": 1, "seq": 2, "offset": n, "text": "x"}}
-
+    frame = layer_frame
     for n in range(4):  # the fourth delta comes past the capacity: dropped, recoverable
         await layer.group_send("conversation.1", frame("assistant.delta", n))
     await layer.group_send("conversation.1", frame("assistant.completed", 0))
@@ -183,39 +183,29 @@ async def test_at_capacity_a_final_frame_takes_the_place_of_queued_reply_text_an
 
 
 @pytest.mark.skipif(not django_settings.REDIS_URL, reason="needs Redis (REDIS_URL): runs in make test's scale-out pass")
-async def test_under_redis_a_frame_dropped_for_a_full_channel_is_counted_and_warned(settings):
-    """channels_redis drops a group frame for a full channel inside Redis and only logs it at INFO: the
-    drop must reach chat_channel_layer_dropped_total{kind="redis"} and the log as a WARNING."""
-    from channels_redis.core import RedisChannelLayer
+async def test_under_redis_a_socket_of_another_process_at_capacity_keeps_its_final_frame(settings):
+    """CHANNEL_CAPACITY holds per socket under REDIS_URL too: a frame that crossed from another process into a
+    full channel evicts queued reply text as in memory, each drop counted, while the sender's own socket
+    gets everything."""
+    from chat.layers import RedisChannelLayer
 
     config = {**settings.CHANNEL_LAYERS["default"]["CONFIG"], "capacity": 2}
-    # Two processes: channels_redis keeps one queue per process in Redis, shared by that process's sockets.
-    behind, layer = RedisChannelLayer(**config), RedisChannelLayer(**config)
-    records: list[logging.LogRecord] = []
-    catcher = logging.Handler()
-    catcher.emit = records.append  # type: ignore[method-assign]
-    logging.getLogger("channels_redis.core").addHandler(catcher)
+    behind, layer = RedisChannelLayer(**config), RedisChannelLayer(**config)  # two processes
     stalled, reading = await behind.new_channel(), await layer.new_channel()
-    before = dropped("redis")
+    before = {kind: dropped(kind) for kind in ("delta", "evicted", "frame")}
     try:
-        for channel in (stalled, reading):
-            await layer.group_add("conversation.1", channel)
-        for n in range(3):  # the third comes past the stalled process's capacity
-            await layer.group_send("conversation.1", {"type": "chat.frame", "n": n})
-            assert (await asyncio.wait_for(layer.receive(reading), 5))["n"] == n  # the reading socket gets each
-        assert dropped("redis") - before == 1
-        warned = [r for r in records if r.levelno == logging.WARNING]
-        assert [r.getMessage() for r in warned] == [
-            "Channel layer: a frame to group conversation.1 was dropped for 1 of its 2 channels (full)"
-        ], [r.getMessage() for r in records]
+        await behind.group_add("conversation.1", stalled)
+        await layer.group_add("conversation.1", reading)
+        sent = [("assistant.delta", 1), ("assistant.delta", 2), ("turn.finished", 3)]
+        for kind, n in sent:
+            await layer.group_send("conversation.1", layer_frame(kind, n))
+            assert (await asyncio.wait_for(layer.receive(reading), 5))["frame"]["offset"] == n  # the sender's own socket
+        held = [(await asyncio.wait_for(behind.receive(stalled), 5))["frame"] for _ in range(2)]
+        assert [(f["type"], f["offset"]) for f in held] == [("assistant.delta", 2), ("turn.finished", 3)]
+        assert {kind: dropped(kind) - before[kind] for kind in before} == {"delta": 0, "evicted": 1, "frame": 0}
     finally:
-        logging.getLogger("channels_redis.core").removeHandler(catcher)
-        for channel in (stalled, reading):
-            await layer.group_discard("conversation.1", channel)
-        for _ in range(2):  # empty the stalled queue (a flush would wipe this process's other keys too)
-            await asyncio.wait_for(behind.receive(stalled), 5)
         for each in (behind, layer):
-            await each.close_pools()
+            await each.close()
 
 
 async def test_a_socket_whose_channel_was_full_when_reply_text_came_still_streams_the_whole_text(
@@ -226,10 +216,10 @@ async def test_a_socket_whose_channel_was_full_when_reply_text_came_still_stream
     so the text it streams is whole before the reply completes."""
     settings.CHANNEL_LAYERS = in_memory_layer(capacity=2)
     layer = get_channel_layer()
-    deliver = layer.send
+    deliver = layer.deliver
     overflowed, started = asyncio.Event(), {}
 
-    async def send(channel: str, message: dict) -> None:
+    def send(channel: str, message: dict) -> None:
         frame = message.get("frame", {})
         if frame.get("type") == "assistant.started":
             started["event"] = message
@@ -240,9 +230,9 @@ async def test_a_socket_whose_channel_was_full_when_reply_text_came_still_stream
             while not queue.full():
                 queue.put_nowait((time.time() + layer.expiry, started["event"]))
             overflowed.set()
-        await deliver(channel, message)  # the layer's own send, to the full channel
+        deliver(channel, message)  # the layer's own delivery, to the full channel
 
-    monkeypatch.setattr(layer, "send", send)
+    monkeypatch.setattr(layer, "deliver", send)
     with FakeLLMServer() as fake:
         use_providers({**PRIMARY, "base_url": fake.base_url})
         fake.script(text_reply("Lost on the way ", Hold("gap"), "and found ", Hold("end"), "again."))
@@ -280,18 +270,17 @@ def _settings_loaded(tmp_path, **variables: str) -> dict:
 
 
 def test_channel_capacity_and_the_redis_and_pool_settings_reach_what_they_configure(tmp_path):
-    """docs/configuration.md "Scale-out": CHANNEL_CAPACITY sizes both layers' channels; under REDIS_URL
-    redis-py reads with a 30 s timeout (outlasting channels_redis's 5 s blocking read) from a pool of 1000
-    connections; DATABASE_POOL gives psycopg's pool of 2 to 10 and no CONN_MAX_AGE of Django's own."""
+    """docs/configuration.md "Scale-out": CHANNEL_CAPACITY sizes both layers' channels; under REDIS_URL the
+    layer is the project's Redis layer, whose commands count Redis as down after 5 s
+    (REDIS_SOCKET_TIMEOUT_SECONDS); DATABASE_POOL gives psycopg's pool of 2 to 10 and no CONN_MAX_AGE of Django's own."""
     memory = _settings_loaded(tmp_path / "memory", CHANNEL_CAPACITY="7")
     assert memory["layers"]["default"] == {"BACKEND": "chat.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 7}}
     assert (memory["database"]["CONN_MAX_AGE"], memory["database"]["CONN_HEALTH_CHECKS"]) == (600, True)
 
     nowhere = "redis://127.0.0.1:1/0"  # read, never connected to
     redis = _settings_loaded(tmp_path / "redis", REDIS_URL=nowhere, CHANNEL_CAPACITY="7")["layers"]["default"]
-    assert redis["BACKEND"] == "channels_redis.core.RedisChannelLayer" and redis["CONFIG"]["capacity"] == 7
-    (host,) = redis["CONFIG"]["hosts"]
-    assert (host["socket_timeout"], host["max_connections"]) == (30.0, 1000)
+    assert redis["BACKEND"] == "chat.layers.RedisChannelLayer"
+    assert redis["CONFIG"] == {"url": nowhere, "prefix": "chatsite", "capacity": 7, "socket_timeout": 5.0}
 
     pooled = _settings_loaded(tmp_path / "pool", DATABASE_URL="postgres://nobody@127.0.0.1:1/none", DATABASE_POOL="true")
     assert pooled["database"]["CONN_MAX_AGE"] == 0

@@ -144,7 +144,8 @@ async def test_a_turn_whose_process_is_killed_is_marked_interrupted_and_the_conv
 async def test_an_idle_socket_lives_a_minute_and_a_twenty_second_reply_can_still_be_stopped(
     user, other_user, start_servers
 ):
-    """channels_redis blocks 5 s on a read; with redis-py's 5 s socket timeout idle sockets died in 5-24 s.
+    """Under channels_redis, whose 5 s blocking read met redis-py's 5 s socket timeout, idle sockets died in 5-24 s;
+    the Redis layer must keep an idle socket, and a turn's stop must still reach it after 20 s.
 
     The idle socket is another person's: a socket of the writer's would hear about the reply (`conversation.writing`).
     """

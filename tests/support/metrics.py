@@ -23,6 +23,13 @@ class Answer:
     body: str = field(repr=False)
 
 
+def counter_value(name: str, **labels: str) -> float:
+    """A sample of this process's own registry, without a scrape (0 before its first event)."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def get_metrics(token: str | None = None, address: str = "127.0.0.1", timeout: float = 10) -> Answer:
     """GET /metrics from `address`, with `Authorization: Bearer <token>` when a token is given."""
     headers = [(b"host", b"localhost")]

@@ -1,10 +1,11 @@
 """channels' in-memory channel layer, made cheap enough per message to carry streaming replies.
 
-The stock layer scans every channel and group for expired messages on every receive and deep-copies
-every message on every send. At 100 concurrent replies the scan alone took 29% of the process's
-Python time (the turn-engine issue's profile). Here the scan runs at most once a second, and a
-message is copied shallowly: the engine and the consumer never mutate an event after sending it
-(a consumer builds a new frame dict when it trims a delta).
+The stock layer scans every channel and group for expired messages on every receive, deep-copies
+every message on every send, and starts a task per member for every group send. At 100 concurrent
+replies the scan alone took 29% of the process's Python time (the turn-engine issue's profile).
+Here the scan runs at most once a second, a message is copied shallowly (the engine and the
+consumer never mutate an event after sending it; a consumer builds a new frame dict when it trims
+a delta), and a group send puts the message in each member's queue before it returns.
 
 A socket far behind fills its channel (`CHANNEL_CAPACITY`). Reply text dropped then is recovered
 (the socket sees the offset gap and resyncs, and `assistant.completed` carries the whole text), but
@@ -13,11 +14,8 @@ socket and leave its tab waiting. So a frame that is not reply text takes the pl
 queued delta; only when none is queued is it dropped. Every drop is counted
 (`chat_channel_layer_dropped_total`) and a lost frame is logged.
 
-Under Redis, channels_redis drops a group message for each full channel inside its Lua script and
-says so only in an INFO line ("N of M channels over capacity in group G"), which the default logging
-hides. `RedisDropsCounted` (a logging filter on that logger, chatsite/settings.py) counts those drops as
-`kind="redis"` and raises the line to a WARNING. It cannot evict a delta for a final frame: that needs
-the queue, which lives in Redis.
+The Redis layer (`redis.py`) keeps its sockets' queues here too, and uses `deliver` and
+`deliver_group` for what other processes send it.
 """
 
 from __future__ import annotations
@@ -35,21 +33,6 @@ from chat import metrics
 log = logging.getLogger(__name__)
 
 
-class RedisDropsCounted(logging.Filter):
-    """Counts channels_redis's over-capacity drops (its only record of them is this log line) and warns."""
-
-    OVER_CAPACITY = "%s of %s channels over capacity in group %s"
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg == self.OVER_CAPACITY and isinstance(record.args, tuple) and len(record.args) == 3:
-            dropped, channels, group = record.args
-            metrics.layer_dropped("redis", int(dropped))
-            record.msg = "Channel layer: a frame to group %s was dropped for %s of its %s channels (full)"
-            record.args = (group, dropped, channels)
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-        return True
-
-
 class InMemoryChannelLayer(StockInMemoryChannelLayer):
     CLEAN_EVERY_SECONDS = 1.0
 
@@ -61,6 +44,16 @@ class InMemoryChannelLayer(StockInMemoryChannelLayer):
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_channel_name(channel)
         assert "__asgi_channel__" not in message
+        self.deliver(channel, message)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_group_name(group)
+        self._clean_expired()
+        self.deliver_group(group, message)
+
+    def deliver(self, channel: str, message: dict[str, Any]) -> None:
+        """Put a message in a channel of this process; ChannelFull when it is full of frames that are not reply text."""
         queue = self.channels.setdefault(channel, asyncio.Queue(maxsize=self.get_capacity(channel)))
         if queue.full():
             if _is_delta(message):
@@ -72,6 +65,14 @@ class InMemoryChannelLayer(StockInMemoryChannelLayer):
                 raise ChannelFull(channel)
             metrics.layer_dropped("evicted")
         queue.put_nowait((time.time() + self.expiry, dict(message)))
+
+    def deliver_group(self, group: str, message: dict[str, Any]) -> None:
+        """Put a message in the channel of each of this process's members of the group (a full one misses it)."""
+        for channel in list(self.groups.get(group, ())):
+            try:
+                self.deliver(channel, message)
+            except ChannelFull:
+                pass  # counted, and logged when it was not reply text
 
     def _clean_expired(self) -> None:
         now = time.monotonic()
