@@ -46,6 +46,17 @@ class InMemoryChannelLayer(StockInMemoryChannelLayer):
         assert "__asgi_channel__" not in message
         self.deliver(channel, message)
 
+    async def receive(self, channel: str) -> dict[str, Any]:
+        self.require_valid_channel_name(channel)
+        self._clean_expired()
+        queue = self._queue(channel)
+        try:
+            _, message = await queue.get()
+        finally:
+            if queue.empty():
+                self.channels.pop(channel, None)
+        return message
+
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_group_name(group)
@@ -54,7 +65,7 @@ class InMemoryChannelLayer(StockInMemoryChannelLayer):
 
     def deliver(self, channel: str, message: dict[str, Any]) -> None:
         """Put a message in a channel of this process; ChannelFull when it is full of frames that are not reply text."""
-        queue = self.channels.setdefault(channel, asyncio.Queue(maxsize=self.get_capacity(channel)))
+        queue = self._queue(channel)
         if queue.full():
             if _is_delta(message):
                 metrics.layer_dropped("delta")
@@ -73,6 +84,13 @@ class InMemoryChannelLayer(StockInMemoryChannelLayer):
                 self.deliver(channel, message)
             except ChannelFull:
                 pass  # counted, and logged when it was not reply text
+
+    def _queue(self, channel: str) -> asyncio.Queue[tuple[float, dict[str, Any]]]:
+        # Not setdefault(channel, Queue()): that built a queue (and its Event) for every message and receive.
+        queue = self.channels.get(channel)
+        if queue is None:
+            queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
+        return queue
 
     def _clean_expired(self) -> None:
         now = time.monotonic()

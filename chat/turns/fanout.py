@@ -94,8 +94,8 @@ class ReplyText:
     def add(self, piece: str) -> None:
         self._parts.append(piece)
         self._unsent.append(piece)
-        loop_lag.ensure_running()
         if self._in_flight is None or self._in_flight.done():
+            loop_lag.ensure_running()
             self._in_flight = asyncio.create_task(self._publish_pending())
 
     async def flush(self) -> None:
