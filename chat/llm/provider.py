@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import requests
 
-from chat.llm.base import LLMEvent, LLMRequest, Started
+from chat.llm.base import LLMEvent, LLMRequest, Started, TextDelta
 from chat.llm.config import ProviderConfig
 from chat.llm.errors import ProviderError
 from chat.llm.sse import SSEError, SSEEvent, SSEParser
@@ -67,12 +67,29 @@ class HTTPProvider:
         parser, decoder = SSEParser(), self.decoder()
         async with contextlib.aclosing(stream_post(self.session, self.target(request))) as chunks:
             async for chunk in chunks:
-                # One by one: events decoded before a failure in the same chunk still go out first.
-                for sse in _feed(parser, chunk):
-                    for event in decoder.handle(sse):
-                        yield event
-                    if decoder.finished:
-                        return  # stop reading: some servers keep the connection open after the end
+                # Text of one chunk goes out as one delta (a chunk holds several tokens only when the
+                # process fell behind); events decoded before a failure in the chunk still go out first.
+                text: list[str] = []
+                try:
+                    for sse in _feed(parser, chunk):
+                        for event in decoder.handle(sse):
+                            if isinstance(event, TextDelta):
+                                text.append(event.text)
+                                continue
+                            if text:
+                                yield TextDelta("".join(text))
+                                text = []
+                            yield event
+                        if decoder.finished:
+                            break
+                except ProviderError:
+                    if text:
+                        yield TextDelta("".join(text))
+                    raise
+                if text:
+                    yield TextDelta("".join(text))
+                if decoder.finished:
+                    return  # stop reading: some servers keep the connection open after the end
         try:
             parser.close()
         except SSEError as exc:

@@ -60,11 +60,12 @@ def sent_body(mock: responses.RequestsMock, index: int = 0) -> dict[str, Any]:
 
 
 async def test_openai_text_arrives_in_order_with_usage(mocked):
+    """`responses` hands the whole body over as one read: its three tokens come out as one delta, in order."""
     chunks = wire.openai_text_chunks(["The ", "answer ", "is 84."]) + [wire.openai_usage_chunk(21, 7)]
     mocked.post(OPENAI_URL, body=wire.openai_sse(chunks), headers=wire.SSE_HEADERS)
     events = await collect(openai())
     assert events == [
-        Started("primary", "gpt-4o-mini"), TextDelta("The "), TextDelta("answer "), TextDelta("is 84."),
+        Started("primary", "gpt-4o-mini"), TextDelta("The answer is 84."),
         Finish("stop", {"input_tokens": 21, "output_tokens": 7}),
     ]
 
@@ -126,6 +127,18 @@ async def test_openai_malformed_data_line_fails_the_stream(mocked):
         await collect(openai())
 
 
+async def test_text_read_in_the_same_go_as_a_malformed_line_still_goes_out_before_the_failure(mocked):
+    """Tokens that arrive together are merged into one delta (fewer frames when the process is behind); text
+    decoded before a broken line of the same read is not lost to the failure."""
+    body = wire.openai_sse(wire.openai_text_chunks(["Half ", "a ", "reply"], finish_reason=None), done=False)
+    mocked.post(OPENAI_URL, body=body + "data: {not json\n\n")
+    seen: list = []
+    with pytest.raises(ProviderError, match="malformed stream"):
+        async for event in openai().stream(ask()):
+            seen.append(event)
+    assert seen[1:] == [TextDelta("Half a reply")]
+
+
 async def test_openai_error_object_mid_stream_fails_with_its_message(mocked):
     body = wire.openai_sse(wire.openai_text_chunks(["Hi"], finish_reason=None), done=False)
     body += wire.sse_frame(wire.openai_error_body("The server had an error", type="server_error"))
@@ -185,7 +198,7 @@ async def test_anthropic_text_then_tool_use_with_split_input_json(mocked):
     )
     mocked.post(ANTHROPIC_URL, body=wire.anthropic_sse(events), headers=wire.SSE_HEADERS)
     assert (await collect(anthropic()))[1:] == [
-        TextDelta("Let me "), TextDelta("check."),
+        TextDelta("Let me check."),  # the text read in one go is one delta; the tool call still comes after it
         ToolCall("toolu_01", "builtin__calculator", {"expression": "12*7"}),
         Finish("tool_calls", {"input_tokens": 30, "output_tokens": 12}),
     ]
