@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -52,8 +52,19 @@ def message_update(*, message_id: int, **fields: Any) -> datetime:
 
 
 def message_contents_save(contents: dict[int, str]) -> None:
-    """The interim text of several growing replies, in one transaction: one commit however many."""
-    now = timezone.now()
-    with transaction.atomic():
-        for message_id, content in contents.items():
-            Message.objects.filter(pk=message_id).update(content=content, updated_at=now)
+    """The interim text of several growing replies, in one transaction: one commit however many.
+
+    One parameterised UPDATE run for every row (`executemany`; psycopg sends them in a pipeline), not
+    a queryset per row: at 100 concurrent replies the ORM's per-row compile was a tenth of the process.
+    """
+    if not contents:
+        return
+    table = connection.ops.quote_name(Message._meta.db_table)
+    content, updated_at, pk = (connection.ops.quote_name(Message._meta.get_field(name).column)
+                               for name in ("content", "updated_at", "id"))
+    now = Message._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET {content} = %s, {updated_at} = %s WHERE {pk} = %s",
+            [(text, now, message_id) for message_id, text in contents.items()],
+        )

@@ -412,3 +412,43 @@ async def test_running_turns_renew_their_leases_together_and_a_turn_whose_lease_
     assert [len(batch) for batch in renewed_while_three_ran if len(batch) != 3] == [], renewed_while_three_ran
     assert [end[-1]["status"] for end in ends] == ["stopped", "complete", "complete"], [end[-1] for end in ends]
     assert tokens == {ids[0]: "another-process", ids[1]: "", ids[2]: ""}  # its lease stays the other process's
+
+
+async def test_a_reply_that_stalls_mid_way_is_stored_with_its_text_so_far_while_it_streams(user, use_providers, settings):
+    """What a crash mid-reply would leave: within a save interval of the text stopping, the stored reply holds
+    all of it, still `streaming` (the saves of all replies are written together, chat/turns/saver.py)."""
+    from chat.turns.saver import group_commit
+    from tests.support.fake_llm_server import FakeLLMServer, Hold, text_reply
+    from tests.support.providers import PRIMARY
+
+    settings.CHAT_SAVE_INTERVAL_SECONDS = 0.05
+    commit, saved, texts = group_commit(), asyncio.Event(), []
+    write = commit.write
+
+    async def noted(contents: dict[int, str]) -> None:
+        await write(contents)
+        texts.extend(contents.values())
+        if "Half of the reply, " in texts:
+            saved.set()
+
+    commit.write = noted
+    try:
+        with FakeLLMServer() as fake:
+            use_providers({**PRIMARY, "base_url": fake.base_url})
+            fake.script(text_reply("Half of ", "the reply, ", Hold("mid"), "then the rest."))
+            async with connected(user) as comm:
+                await send_message(comm, "hello")
+                seen: list[dict[str, Any]] = []
+                created = await receive_frame(comm, "message.created", seen=seen)
+                await asyncio.to_thread(fake.wait_until_held, "mid")
+                try:
+                    await asyncio.wait_for(saved.wait(), 5)
+                except TimeoutError:
+                    pytest.fail(f"the text so far was never saved; interim saves wrote {texts!r}")
+                (mid,) = [m for m in await stored(created["conversation_id"]) if m.role == "assistant"]
+                fake.release("mid")
+                frames = await receive_turn(comm, seen=seen)
+    finally:
+        commit.write = write
+    assert (mid.status, mid.content) == ("streaming", "Half of the reply, ")
+    assert final_reply(frames)["text"] == "Half of the reply, then the rest."
