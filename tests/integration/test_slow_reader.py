@@ -61,7 +61,7 @@ def send_text(sock: socket.socket, text: str) -> None:
 
 def _server(tmp_path: Path, **extra: str) -> Daphne:
     # REDIS_URL as this run has it: its cache holds the socket slots
-    return start_daphne(offline_site_env(**extra), tmp_path, args=["--ping-interval", "1", "--ping-timeout", "2"])
+    return start_daphne(offline_site_env(**extra), tmp_path, args=["--ping-interval", "1", "--ping-timeout", "1"])
 
 
 def _rss_kb(server: Daphne) -> int:
@@ -91,9 +91,12 @@ async def _open_unread_until_dropped(server: Daphne, cookie: str, conversation_i
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads a process's RSS from /proc (Linux)")
 async def test_a_socket_that_stops_reading_is_dropped_after_the_ping_bound_and_its_memory_returns(user, tmp_path: Path):
     """Each attack is a socket that asks for 20 replays and never reads: daphne's ping bound must drop it
-    (the helper fails otherwise). Each buffers ~16 MB of replies the client never reads. If a dropped socket's buffers were
-    kept (they were, until a rare full garbage collection: chatsite/daphne_options.py), three attacks
-    would grow the server by ~33 MB after the first; they must reuse the first's."""
+    (the helper fails otherwise). Each makes the server hold 15-25 MB of replies the client never reads. If a
+    dropped socket's buffers were kept (they were, until a rare full garbage collection:
+    chatsite/daphne_options.py), four more attacks would grow the server by four times that; they must reuse
+    what the first one freed. The allocator does not always give freed memory back to the system and reuses it
+    unevenly (0.3-7 MB of growth over the later attacks, seen under load), so the bound is what one attack
+    holds, a quarter of what the leak costs."""
     server = _server(tmp_path, CHAT_REPLAYS_PER_MINUTE="1000")
     try:
         conversation_id = await big_conversation(user)
@@ -101,12 +104,14 @@ async def test_a_socket_that_stops_reading_is_dropped_after_the_ping_bound_and_i
         before = _rss_kb(server)
         peak = await _open_unread_until_dropped(server, cookie, conversation_id, opens=20)
         after_first = _rss_kb(server)
-        assert peak - before > 5_000, f"the attack did not make the server hold its replies ({before} -> {peak} kB):\n{server.log_tail()[-3000:]}"
-        for _ in range(2):
+        held = peak - before
+        assert held > 5_000, f"the attack did not make the server hold its replies ({before} -> {peak} kB):\n{server.log_tail()[-3000:]}"
+        for _ in range(4):
             await _open_unread_until_dropped(server, cookie, conversation_id, opens=20)
-        after_third = _rss_kb(server)
-        assert after_third - after_first < 5_000, (
-            f"the server kept what dropped sockets held: {after_first} kB after one attack, {after_third} kB after three"
+        after_fifth = _rss_kb(server)
+        assert after_fifth - after_first < held, (
+            f"the server kept what dropped sockets held: {after_first} kB after one attack (which held {held} kB), "
+            f"{after_fifth} kB after five"
         )
     finally:
         server.stop()
