@@ -18,12 +18,20 @@ def _next_seq(conversation_id: int) -> int:
 
 
 
-def message_create(*, conversation_id: int, role: str, **fields: Any) -> Message:
+def message_create(*, conversation_id: int, role: str, after: Message | None = None, **fields: Any) -> Message:
     """Append a message to the shown branch, with the next sequence number; it becomes the branch's leaf.
 
     The conversation's row is locked while its leaf is read (PostgreSQL), and the unique
-    (conversation, seq) guards races.
+    (conversation, seq) guards races. `after`: the leaf and the last seq are already known, because
+    the caller created that message in this transaction under the conversation's claim (a reply to the
+    person's message): no read is needed.
     """
+    if after is not None:
+        message = Message.objects.create(
+            conversation_id=conversation_id, seq=after.seq + 1, role=role, parent_id=after.pk, **fields
+        )
+        Conversation.objects.filter(pk=conversation_id).update(updated_at=timezone.now(), shown_leaf=message)
+        return message
     for _ in range(5):
         try:
             with transaction.atomic():

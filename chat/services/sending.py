@@ -118,7 +118,7 @@ def _accept(
     speakers = personas.schedule(participants, text, rounds)
     reply = message_create(
         conversation_id=conversation.pk, role=Message.Role.ASSISTANT, status=Message.Status.STREAMING,
-        participant_id=speakers[0].participant_id, speaker=speakers[0].name,
+        participant_id=speakers[0].participant_id, speaker=speakers[0].name, after=message,
     )
     return Accepted(Outcome.CREATED, conversation, message, reply, created_conversation=conversation_id is None,
                     token=token, speakers=tuple(speakers), after_seq=after_seq)
