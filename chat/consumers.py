@@ -16,6 +16,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import (
+    backpressure,
     conversations,
     follow,
     frames,
@@ -220,8 +221,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         page = await follow.page_after(self.conversation_id, after_seq)
         self.delivery = follow.Delivery()  # what it held after after_seq is gone from its page
         await self._send(page.branched(self.conversation_id, after_seq, client_id))
-        for replayed in await page.frames():
-            await self.chat_frame({"frame": replayed}, replayed=True)
+        if not await self._replay(await page.frames()):
+            return
         if page.streaming:  # the turn sends its unsaved text and any confirmation it waits for
             await turns.send_control(self.conversation_id, {"type": "turn.sync", "reply_channel": self.channel_name})
 
@@ -290,18 +291,35 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send(await page.opened(conversation, frame.last_seq))
         if page.branched_after is not None:  # what it holds is no longer the branch shown
             await self._send(page.branched(conversation.pk, page.branched_after, ""))
-        for replayed in await page.frames():
-            await self.chat_frame({"frame": replayed}, replayed=True)
+        if not await self._replay(await page.frames()):
+            return
         if page.streaming:  # the turn sends its unsaved text and any confirmation it waits for
             await turns.send_control(conversation.pk, {"type": "turn.sync", "reply_channel": self.channel_name})
+
+    async def _replay(self, replayed: list[dict[str, Any]], *, live: bool = True) -> bool:
+        """Send stored frames, waiting while the page has not read what it was sent (chat/backpressure.py).
+
+        `live`: the frames join what this socket follows (de-duplicated with live frames), as a reopen's do;
+        older pages go out as they are. False when the page stopped reading and the socket was closed."""
+        for frame in replayed:
+            if live:
+                await self.chat_frame({"frame": frame}, replayed=True)
+            else:
+                await self._send(frame)
+            if not await backpressure.drained(self.scope):
+                log.info("Closing a socket (%s) that did not read its replay within %g s",
+                         backpressure.NOT_READING_CODE, settings.CHAT_SEND_BUFFER_WAIT_SECONDS)
+                await self.close(code=backpressure.NOT_READING_CODE)
+                return False
+        return True
 
     async def on_history_before(self, frame: protocol.HistoryBefore) -> None:
         """Older messages of a long conversation, a page at a time, as the person scrolls up."""
         conversation = await self._owned(frame.conversation_id)
         await ratelimit.check_replay(self.user)
         page = await follow.page_before(conversation.pk, frame.before_seq)
-        for replayed in await page.frames():
-            await self._send(replayed)
+        if not await self._replay(await page.frames(), live=False):
+            return
         await self._send({
             "type": "history.page", "conversation_id": conversation.pk,
             "first_seq": page.messages[0].seq if page.messages else None, "has_earlier": page.has_earlier,

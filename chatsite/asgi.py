@@ -14,11 +14,16 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.turns import install_shutdown_hook  # noqa: E402
-from chatsite.daphne_options import close_failed_connections_cleanly, release_unsent_data_on_close  # noqa: E402
+from chatsite.daphne_options import (  # noqa: E402
+    close_failed_connections_cleanly,
+    expose_send_buffer,
+    release_unsent_data_on_close,
+)
 from chatsite.origin import SameOriginValidator  # noqa: E402
 
 close_failed_connections_cleanly()
 release_unsent_data_on_close()
+expose_send_buffer()
 
 application = ProtocolTypeRouter(
     {

@@ -9,11 +9,17 @@
   in reference cycles that only a full garbage collection frees, which a busy process runs rarely. A
   client that asked for replays and never read them (dropped by the ping bound) left ~16 MB per socket
   behind until then (tests/integration/test_slow_reader.py).
+- ASGI gives an application no way to know how much of what it sent is still unsent. Replays need
+  it (chat/backpressure.py): each WebSocket's scope gets `extensions["chatsite.send_buffer"]`, a
+  callable that says how many bytes wait in the connection's Twisted write buffer.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+from chat.backpressure import EXTENSION as SEND_BUFFER_EXTENSION
 
 
 def close_failed_connections_cleanly() -> None:
@@ -61,3 +67,31 @@ def _drop_write_buffer(transport: Any) -> None:
     if hasattr(transport, "_tempDataBuffer"):
         transport._tempDataBuffer = []
         transport._tempDataLen = 0
+
+
+def expose_send_buffer() -> None:
+    try:
+        from daphne.server import Server
+        from daphne.ws_protocol import WebSocketProtocol
+    except ImportError:
+        return
+    if getattr(Server, "_chatsite_send_buffer", False):
+        return
+    original = Server.create_application
+
+    def create_application(self: Any, protocol: Any, scope: dict[str, Any]) -> Any:
+        if isinstance(protocol, WebSocketProtocol):
+            scope.setdefault("extensions", {})[SEND_BUFFER_EXTENSION] = functools.partial(_unsent_bytes, protocol)
+        return original(self, protocol, scope)
+
+    Server.create_application = create_application
+    Server._chatsite_send_buffer = True
+
+
+def _unsent_bytes(protocol: Any) -> int:
+    """Bytes written to the connection that the kernel has not taken yet (abstract.FileDescriptor's buffers)."""
+    transport = getattr(protocol, "transport", None)
+    if transport is None or getattr(transport, "disconnected", False):
+        return 0
+    buffered = len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)
+    return buffered + getattr(transport, "_tempDataLen", 0)

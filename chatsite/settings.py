@@ -258,6 +258,10 @@ CHAT_DELTA_MAX_MERGE_SECONDS = env.float("CHAT_DELTA_MAX_MERGE_SECONDS", default
 CHAT_REPLAY_MESSAGES = env.int("CHAT_REPLAY_MESSAGES", default=200)
 CHAT_REPLAY_MAX_CHARS = env.int("CHAT_REPLAY_MAX_CHARS", default=500_000)
 CHAT_REPLAYS_PER_MINUTE = env.int("CHAT_REPLAYS_PER_MINUTE", default=60)
+# A replay waits while more than this many bytes sent to the socket are still unsent (the page is not
+# reading), and closes the socket (4408) when they stay over for this long (chat/backpressure.py).
+CHAT_SEND_BUFFER_BYTES = env.int("CHAT_SEND_BUFFER_BYTES", default=1_048_576)
+CHAT_SEND_BUFFER_WAIT_SECONDS = env.float("CHAT_SEND_BUFFER_WAIT_SECONDS", default=30.0)
 CHAT_SAVE_INTERVAL_SECONDS = env.float("CHAT_SAVE_INTERVAL_SECONDS", default=0.25)
 # What the model is sent of a conversation: the newest messages, at most this many and about this much text.
 CHAT_HISTORY_MAX_MESSAGES = env.int("CHAT_HISTORY_MAX_MESSAGES", default=400)

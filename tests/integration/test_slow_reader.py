@@ -59,9 +59,22 @@ def send_text(sock: socket.socket, text: str) -> None:
     sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
 
 
-def _server(tmp_path: Path, **extra: str) -> Daphne:
+def _server(tmp_path: Path, *, ping: str = "1", name: str = "daphne", **extra: str) -> Daphne:
     # REDIS_URL as this run has it: its cache holds the socket slots
-    return start_daphne(offline_site_env(**extra), tmp_path, args=["--ping-interval", "1", "--ping-timeout", "1"])
+    return start_daphne(offline_site_env(**extra), tmp_path, name=name, args=["--ping-interval", ping, "--ping-timeout", "1"])
+
+
+def read_until_closed(sock: socket.socket, bound: float = 15) -> int:
+    """Read what a server sends until it ends the connection; how many bytes that was. The server resets it
+    (its close handshake timed out while the client read nothing), so the close frame itself never arrives."""
+    sock.settimeout(bound)
+    read = 0
+    try:
+        while chunk := sock.recv(1 << 20):
+            read += len(chunk)
+    except ConnectionResetError:
+        pass
+    return read
 
 
 def _rss_kb(server: Daphne) -> int:
@@ -97,7 +110,8 @@ async def test_a_socket_that_stops_reading_is_dropped_after_the_ping_bound_and_i
     what the first one freed. The allocator does not always give freed memory back to the system and reuses it
     unevenly (0.3-7 MB of growth over the later attacks, seen under load), so the bound is what one attack
     holds, a quarter of what the leak costs."""
-    server = _server(tmp_path, CHAT_REPLAYS_PER_MINUTE="1000")
+    # The send-buffer bound out of reach: this is about what a dropped socket leaves, not about the bound.
+    server = _server(tmp_path, CHAT_REPLAYS_PER_MINUTE="1000", CHAT_SEND_BUFFER_BYTES=str(1 << 40))
     try:
         conversation_id = await big_conversation(user)
         cookie = await session_cookie(user)
@@ -115,6 +129,45 @@ async def test_a_socket_that_stops_reading_is_dropped_after_the_ping_bound_and_i
         )
     finally:
         server.stop()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads a process's RSS from /proc (Linux)")
+async def test_a_replay_waits_for_a_page_that_does_not_read_and_closes_it_after_the_bound(user, tmp_path: Path):
+    """chat/backpressure.py: a socket that asks for 20 replays and reads nothing is sent little more than
+    CHAT_SEND_BUFFER_BYTES (and what the kernel's buffers took), then closed with 4408 after
+    CHAT_SEND_BUFFER_WAIT_SECONDS, long before the ping bound.
+    The same attack on a server whose buffer bound is out of reach holds several times as much."""
+    waiting = _server(tmp_path, ping="600", name="waiting", CHAT_REPLAYS_PER_MINUTE="1000",
+                      CHAT_SEND_BUFFER_BYTES="262144", CHAT_SEND_BUFFER_WAIT_SECONDS="1")
+    unbounded = _server(tmp_path, name="unbounded", CHAT_REPLAYS_PER_MINUTE="1000", CHAT_SEND_BUFFER_BYTES=str(1 << 40))
+    try:
+        conversation_id = await big_conversation(user)
+        cookie = await session_cookie(user)
+        before = _rss_kb(unbounded)
+        held_without = await _open_unread_until_dropped(unbounded, cookie, conversation_id, opens=20) - before
+
+        sock = open_without_reading(waiting, cookie)
+        try:
+            before = _rss_kb(waiting)
+            for _ in range(20):
+                send_text(sock, json.dumps({"type": "conversation.open", "conversation_id": conversation_id, "last_seq": 0}))
+            peak, deadline = before, time.monotonic() + 10
+            while "did not read its replay" not in waiting.log_tail():
+                assert time.monotonic() < deadline, f"the replay never gave up on the socket:\n{waiting.log_tail()[-2000:]}"
+                await asyncio.sleep(0.05)  # allowed-sleep: polling another process's log, bounded by the deadline above
+                peak = max(peak, _rss_kb(waiting))
+            read = await asyncio.to_thread(read_until_closed, sock)
+        finally:
+            sock.close()
+    finally:
+        waiting.stop()
+        unbounded.stop()
+    assert "Closing a socket (4408) that did not read its replay within 1 s" in waiting.log_tail()
+    page = 100 * 5000  # one replay of the conversation: 100 messages of 5,000 characters
+    assert read < 3 * page, f"{read} bytes were sent to a page that read nothing"
+    assert held_without > 5_000 and peak - before < held_without / 3, (
+        f"the waiting server grew by {peak - before} kB, the unbounded one by {held_without} kB"
+    )
 
 
 async def test_replays_are_limited_per_person(user, settings):

@@ -22,6 +22,7 @@
   const CLOSE_NOTICES = {
     1007: "The connection was closed because the last message was not valid text.",
     1009: "The connection was closed: message too large.",
+    4408: "The connection fell behind (this page was not reading what the server sent). Reconnecting…",
   };
 
   const dom = {
