@@ -15,7 +15,7 @@ SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/14
 # Chromiums and two daphnes on two cores made its timing tests flaky for a minute's gain.
 PYTEST_WORKERS ?= auto
 
-.PHONY: fuzz run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser speech venv lint bench bench-relay bench-documents perf clean
+.PHONY: dashboard prometheus fuzz run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser speech venv lint bench bench-relay bench-documents perf clean
 
 venv: $(STAMP)
 
@@ -125,6 +125,21 @@ bench-relay: venv
 # A ~5 MB PDF uploaded vs extracted in-process, and 50 replies over SSE vs over the socket (about 1 min).
 bench-documents: venv
 	$(BIN)/python bench/documents_sse.py $(DOCUMENTS_BENCH_ARGS)
+
+# docs/grafana-dashboard.png: the Grafana dashboard's panels drawn from a real Prometheus scraping a 90 s workload
+# (bench/dashboard.py, about 2 min); fails naming any panel whose queries return nothing.
+dashboard: venv prometheus
+	$(BIN)/python bench/dashboard.py $(DASHBOARD_ARGS)
+
+# Debian's prometheus for `make dashboard`, installed with apt-get when running as root (it is not started as a service).
+prometheus:
+	@command -v prometheus >/dev/null || { \
+		if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+			echo "Installing Debian's prometheus with apt-get"; \
+			apt-get install -y -q --no-install-recommends prometheus >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus >/dev/null; }; \
+		else \
+			echo "Install Prometheus first: 'sudo apt-get install --no-install-recommends prometheus', or put a prometheus binary on PATH"; exit 1; \
+		fi; }
 
 # The performance suite (pytest marker `performance`, deselected from every other run): the communicator
 # scenarios, then the browser one in its own process, then perf-results/perf.json and perf.png.

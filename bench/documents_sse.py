@@ -28,17 +28,20 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from harness import HOST, ROOT, Children, close_sockets, launch_daphne, log, manage, on_signal, open_many, wait_ready
-from relay import (
-    MAX_FRAMES_PER_REPLY,
-    ReplyResult,
-    analyse,
-    apply_delta,
-    one_reply,
+from harness import (
+    HOST,
+    ROOT,
+    Children,
+    close_sockets,
+    launch_daphne,
+    log,
+    manage,
+    on_signal,
+    open_many,
     prepare_database,
-    site_env_for,
-    start_fake_llm,
+    wait_ready,
 )
+from relay import MAX_FRAMES_PER_REPLY, ReplyResult, analyse, apply_delta, one_reply, site_env_for, start_fake_llm
 
 sys.path.insert(0, str(ROOT))
 from tests.support.fake_llm_server import stamped_request  # noqa: E402
@@ -50,7 +53,7 @@ MAKE_TOKENS = """
 import json
 from django.contrib.auth import get_user_model
 from chat import services
-users = get_user_model().objects.filter(username__startswith="relay").order_by("username")
+users = get_user_model().objects.filter(username__startswith="bench").order_by("username")
 print(json.dumps([services.api_token_create(owner=u, name="bench")[1] for u in users]))
 """
 

@@ -159,6 +159,36 @@ def manage(args: list[str], env: dict[str, str], timeout: float = 90) -> str:
     return done.stdout
 
 
+# Users and sessions made directly (a login per socket through the form would take minutes).
+MAKE_SESSIONS = """
+import json
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+User = get_user_model()
+User.objects.bulk_create([User(username=f"bench{i:04d}", password="!") for i in range({count})])
+keys = []
+for user in User.objects.filter(username__startswith="bench").order_by("username"):
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    keys.append(session.session_key)
+print(json.dumps(keys))
+"""
+
+
+
+def prepare_database(env: dict[str, str], users: int) -> list[str]:
+    """Migrate the site's database and make `users` people with a session each; their session keys."""
+    manage(["migrate", "--noinput"], env)
+    out = manage(["shell", "-c", MAKE_SESSIONS.replace("{count}", str(users))], env)
+    sessions = json.loads(out.strip().splitlines()[-1])
+    if len(sessions) != users:
+        raise RuntimeError(f"expected {users} sessions, made {len(sessions)}")
+    return sessions
+
+
 @dataclass
 class Daphne:
     proc: subprocess.Popen

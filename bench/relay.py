@@ -38,9 +38,9 @@ from harness import (
     cpu_seconds,
     launch_daphne,
     log,
-    manage,
     on_signal,
     open_many,
+    prepare_database,
     readline_with_timeout,
     site_env,
     wait_ready,
@@ -63,25 +63,6 @@ PG_URL = "postgres://postgres@127.0.0.1:5432/{name}"
 REDIS_URL = "redis://127.0.0.1:6379/12"
 SETUP_KEYS = ("baseline", "sqlite", "pg1", "pg2")
 SERVICES = {"postgres", "redis-server"}  # their CPU is shown too: the site's load lands there as well
-
-# Users and sessions made directly (a login per socket through the form would take minutes).
-MAKE_SESSIONS = """
-import json
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.contrib.sessions.backends.db import SessionStore
-User = get_user_model()
-User.objects.bulk_create([User(username=f"relay{i:04d}", password="!") for i in range({count})])
-keys = []
-for user in User.objects.filter(username__startswith="relay").order_by("username"):
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    keys.append(session.session_key)
-print(json.dumps(keys))
-"""
-
 
 # --------------------------------------------------------------------------------------------
 # Server setups
@@ -211,15 +192,6 @@ def start_baseline(children: Children, tmp: Path, llm_url: str) -> Setup:
 def site_env_for(llm_url: str, **extra: str) -> dict[str, str]:
     providers = [{"name": "fake", "family": "openai", "base_url": llm_url, "model": "fake-model"}]
     return site_env(LLM_PROVIDERS=json.dumps(providers), **extra)
-
-
-def prepare_database(env: dict[str, str], users: int) -> list[str]:
-    manage(["migrate", "--noinput"], env)
-    out = manage(["shell", "-c", MAKE_SESSIONS.replace("{count}", str(users))], env)
-    sessions = json.loads(out.strip().splitlines()[-1])
-    if len(sessions) != users:
-        raise RuntimeError(f"expected {users} sessions, made {len(sessions)}")
-    return sessions
 
 
 def start_sites(

@@ -33,6 +33,7 @@ import math
 import re
 import select
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -487,6 +488,12 @@ class FakeLLMServer:
 class _HTTPServer(ThreadingHTTPServer):
     # Room for a few hundred simultaneous connects (load tests); the default backlog is 5.
     request_queue_size = 512
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-stream (a stopped reply closes its connection) is not an error here."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
