@@ -44,10 +44,31 @@ def mocked() -> Iterator[responses.RequestsMock]:
 @pytest.fixture(scope="session", autouse=True)
 async def thread_connections_closed_at_the_end(django_db_setup: None, django_db_blocker: Any):
     """ORM calls from async code keep a persistent connection (CONN_MAX_AGE) on channels' database
-    thread; close it before the test database is dropped, which PostgreSQL refuses while it is open."""
+    thread; close it before the test database is dropped, which PostgreSQL refuses while it is open.
+
+    Other threads keep theirs too: the API's synchronous parts run in asgiref's thread pool, and each
+    of its threads holds a connection of its own (21 on PostgreSQL after test_streaming.py and
+    test_websocket.py alone). Nothing can close another thread's connection, so on PostgreSQL the
+    session ends them from the server side, which is what the warning "database ... is being accessed
+    by other users" at teardown was about."""
     yield
     with django_db_blocker.unblock():
         await database_sync_to_async(connections.close_all)()
+        await asyncio.to_thread(_end_other_sessions)
+
+
+def _end_other_sessions() -> None:
+    connection = connections["default"]  # this thread's own, closed again below
+    if connection.vendor != "postgresql":
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+    finally:
+        connection.close()
 
 
 @pytest.fixture(autouse=True)
