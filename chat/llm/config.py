@@ -38,6 +38,9 @@ class ProviderConfig(BaseModel):
     retry_max_delay_seconds: float = Field(default=30.0, ge=0)
     breaker_failure_threshold: int = Field(default=3, ge=1)
     breaker_cooldown_seconds: float = Field(default=30.0, ge=0)
+    # Keep-alive connections kept open to the provider: at least the replies streaming at once, or each
+    # reply past it opens a new connection and urllib3 warns "Connection pool is full" as it ends.
+    max_connections: int = Field(default=256, ge=1, le=10_000)
 
     @property
     def url_root(self) -> str:

@@ -37,7 +37,7 @@ class HTTPProvider:
         self.config = config
         self.name = config.name
         self.model = config.model
-        self.session = session or new_session()
+        self.session = session or new_session(config.max_connections)
 
     def model_for(self, request: LLMRequest) -> str:
         """The model to ask for: the request's (a persona's choice) or the configured one."""

@@ -84,10 +84,14 @@ class StreamingAdapter(HTTPAdapter):
         }
 
 
-def new_session() -> requests.Session:
-    """A requests session (pooled keep-alive connections) whose streams can be interrupted."""
+def new_session(pool_size: int = 256) -> requests.Session:
+    """A requests session (up to `pool_size` keep-alive connections per host) whose streams can be interrupted.
+
+    requests keeps 10 by default: with more replies streaming at once, every reply past the tenth opened a
+    new connection, and each one's end logged a warning from its reader thread; at 100 replies those threads
+    spent most of their time waiting for the logging lock (py-spy, bench/relay.py)."""
     session = requests.Session()
-    adapter = StreamingAdapter()
+    adapter = StreamingAdapter(pool_maxsize=pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

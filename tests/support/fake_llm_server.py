@@ -328,10 +328,12 @@ class FakeLLMServer:
         self._held: set[str] = set()
         self._default = default
         self.requests: list[RecordedRequest] = []
+        self.connections = 0  # TCP connections accepted: a client that reuses keep-alive connections opens few
         self.audio_requests: list[AudioRequest] = []
         self._transcripts: deque[Transcript | Reply] = deque()
         self._speech_errors: deque[Reply | Hold] = deque()
         self._httpd = _HTTPServer((host, port), _handler_for(self))
+        self._httpd.fake = self
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -488,6 +490,12 @@ class FakeLLMServer:
 class _HTTPServer(ThreadingHTTPServer):
     # Room for a few hundred simultaneous connects (load tests); the default backlog is 5.
     request_queue_size = 512
+    fake: FakeLLMServer
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        with self.fake._lock:
+            self.fake.connections += 1
+        return True
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away mid-stream (a stopped reply closes its connection) is not an error here."""

@@ -126,7 +126,7 @@ def test_a_provider_gets_the_documented_defaults():
     assert config.model_dump(exclude={"name", "family", "base_url", "model"}) == {
         "api_key_env": "", "connect_timeout": 5.0, "read_timeout": 60.0, "max_tokens": None, "headers": {},
         "max_retries": 1, "retry_backoff_seconds": 0.5, "retry_max_delay_seconds": 30.0,
-        "breaker_failure_threshold": 3, "breaker_cooldown_seconds": 30.0,
+        "breaker_failure_threshold": 3, "breaker_cooldown_seconds": 30.0, "max_connections": 256,
     }
 
 

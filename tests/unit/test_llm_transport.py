@@ -171,3 +171,38 @@ async def test_closing_the_chain_mid_reply_closes_the_provider_connection(fake):
     await stream.aclose()
     await asyncio.to_thread(fake.wait_for_outcome, 0, "client_closed", 5)
     await assert_no_stream_threads()
+
+
+async def test_thirty_streams_at_once_reuse_their_connections_and_nothing_warns_the_pool_is_full(fake, caplog):
+    """Each provider keeps `max_connections` (256) keep-alive connections: with requests' default of 10, the
+    second thirty would have opened twenty new ones, and each stream past the tenth warned as it ended."""
+    local = provider(fake)
+
+    async def one() -> str:
+        return "".join([e.text async for e in local.stream(REQUEST) if isinstance(e, TextDelta)])
+
+    for _ in range(2):
+        fake.script(*[text_reply("over ", "lapping", delay=0.05) for _ in range(30)])
+        assert await asyncio.gather(*(one() for _ in range(30))) == ["over lapping"] * 30
+    # Thirty, and a few more at most: a stream's connection goes back to the pool in its reader thread just
+    # after its end reached the loop, so the next round may start before the last few are back (52 without).
+    assert 30 <= fake.connections <= 35
+    assert "Connection pool is full" not in caplog.text
+    await assert_no_stream_threads()
+
+
+async def test_a_providers_max_connections_is_how_many_it_keeps_for_reuse(fake):
+    """max_connections: 5 keeps five of ten concurrent streams' connections; the next ten open at least five new ones."""
+    local = OpenAICompatProvider(ProviderConfig(
+        name="local", family="openai", base_url=fake.base_url, model="fake-model", max_connections=5,
+    ))
+
+    async def one() -> None:
+        async for _ in local.stream(REQUEST):
+            pass
+
+    for _ in range(2):
+        fake.script(*[text_reply("over ", "lapping", delay=0.05) for _ in range(10)])
+        await asyncio.gather(*(one() for _ in range(10)))
+    assert fake.connections >= 15
+    await assert_no_stream_threads()
