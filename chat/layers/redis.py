@@ -166,6 +166,7 @@ class _Link:
         self.joined: set[str] = set()  # groups this process has members in, as Redis is told
         self.reader: asyncio.Task[None] | None = None
         self.inbox_ready: asyncio.Future[None] = loop.create_future()
+        self.first_wait: asyncio.Task[None] | None = None
         self.renewer: asyncio.Task[None] | None = None
 
     # --- commands, in order -------------------------------------------------------------------------
@@ -273,14 +274,22 @@ class _Link:
     # --- the inbox ----------------------------------------------------------------------------------
 
     async def listen(self) -> bool:
-        """Subscribe to this process's inbox (once); whether it is subscribed, waiting at most the socket timeout."""
+        """Subscribe to this process's inbox (once); whether it is subscribed.
+
+        Only the first callers wait, together and at most the socket timeout: with Redis down at start, a
+        wait per new socket would hold every connect. Memberships joined before the inbox subscribes are
+        told to Redis when it does (`_arrived`)."""
         if self.reader is None:
             self.reader = self.loop.create_task(self._read_inbox(), name="redis-layer-inbox")
             self.renewer = self.loop.create_task(self._renew_forever(), name="redis-layer-renewals")
-        if not self.inbox_ready.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self.inbox_ready), self.layer.socket_timeout)
+            self.first_wait = self.loop.create_task(self._wait_for_inbox(), name="redis-layer-first-subscribe")
+        if self.first_wait is not None and not self.first_wait.done():
+            await asyncio.shield(self.first_wait)
         return self.inbox_ready.done()
+
+    async def _wait_for_inbox(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.inbox_ready), self.layer.socket_timeout)
 
     async def _read_inbox(self) -> None:
         failures = 0
@@ -318,7 +327,7 @@ class _Link:
 
     async def close(self) -> None:
         """Leave every group (so no process sends here any more), stop reading, close the connections; bounded."""
-        tasks = [task for task in (self.reader, self.renewer) if task is not None]
+        tasks = [task for task in (self.reader, self.renewer, self.first_wait) if task is not None]
         for task in tasks:
             task.cancel()
         for group in list(self.joined):

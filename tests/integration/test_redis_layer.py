@@ -155,9 +155,16 @@ async def test_memberships_come_back_after_redis_dropped_the_process_and_forgot_
 
 
 async def test_without_redis_this_processs_sockets_still_get_frames_and_the_rest_is_counted(processes):
-    unreachable = processes(url="redis://127.0.0.1:1/0", socket_timeout=0.5)
+    """Only the first socket waits (at most the socket timeout) for an inbox that cannot subscribe; the next
+    ones connect at once, or every connect would take that long while Redis is down."""
+    unreachable = processes(url="redis://127.0.0.1:1/0", socket_timeout=2)
     channel = await unreachable.new_channel()  # bounded: the inbox cannot subscribe
     await unreachable.group_add("conversation.1", channel)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for n in range(10):
+        await unreachable.group_add(f"conversation.{n + 2}", await unreachable.new_channel())
+    assert loop.time() - started < 2, "each new socket waited for Redis again"
     dropped_before = counter_value("chat_channel_layer_dropped_total", kind="redis")
 
     await unreachable.group_send("conversation.1", {"type": "chat.frame", "n": 1})
