@@ -33,6 +33,7 @@ import logging
 import secrets
 import time
 import types
+import weakref
 from collections import deque
 from typing import Any
 
@@ -219,26 +220,21 @@ class _Link:
 
     async def fan_out(self, group: str, packed: bytes) -> None:
         """Publish a group frame to the other processes with members in the group."""
-        if self._down():
-            metrics.layer_dropped("redis")
-            return
-        future = self._queue(
+        await self._publish(
             "EVAL", FAN_OUT, 1, self.layer.group_key(group), time.time(), self.layer.process,
             self.layer.inbox(""), packed,
         )
-        try:
-            reached = await future  # type: ignore[misc]
-        except Exception:
-            metrics.layer_dropped("redis")
-            return
-        metrics.layer_between_processes("sent", int(reached))
 
     async def publish(self, inbox: str, packed: bytes) -> None:
+        await self._publish("PUBLISH", inbox, packed)
+
+    async def _publish(self, *command: Any) -> None:
+        """Run a command that returns how many processes got the frame; a frame Redis does not take is counted."""
         if self._down():
             metrics.layer_dropped("redis")
             return
         try:
-            reached = await self._queue("PUBLISH", inbox, packed)  # type: ignore[misc]
+            reached = await self._queue(*command)  # type: ignore[misc]
         except Exception:
             metrics.layer_dropped("redis")
             return
@@ -344,15 +340,26 @@ def _pack(kind: str, target: str, message: dict[str, Any]) -> bytes:
     return msgpack.packb([kind, target, message], use_bin_type=True)
 
 
+_layers_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakSet[RedisChannelLayer]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _close_with_loop(layer: RedisChannelLayer, loop: asyncio.AbstractEventLoop) -> None:
-    """Close a loop's link when the loop closes (a loop that async_to_sync made for one call, in a sync thread)."""
+    """Close a loop's links when the loop closes (a loop that async_to_sync made for one call, in a sync
+    thread; a test run's loop). The loop's close is wrapped once, however many layers use it."""
+    if loop in _layers_by_loop:
+        _layers_by_loop[loop].add(layer)
+        return
+    _layers_by_loop[loop] = weakref.WeakSet([layer])
     original = loop.close
 
     def close(self: asyncio.AbstractEventLoop) -> None:
-        link = layer._links.pop(self, None)
-        if link is not None and not self.is_closed() and not self.is_running():
-            with contextlib.suppress(Exception):
-                self.run_until_complete(link.close())
+        for each in list(_layers_by_loop.pop(self, ())):
+            link = each._links.pop(self, None)
+            if link is not None and not self.is_closed() and not self.is_running():
+                with contextlib.suppress(Exception):
+                    self.run_until_complete(link.close())
         self.close = original  # type: ignore[method-assign]
         original()
 
