@@ -67,27 +67,11 @@ class HTTPProvider:
         parser, decoder = SSEParser(), self.decoder()
         async with contextlib.aclosing(stream_post(self.session, self.target(request))) as chunks:
             async for chunk in chunks:
-                # Text of one chunk goes out as one delta (a chunk holds several tokens only when the
-                # process fell behind); events decoded before a failure in the chunk still go out first.
-                text: list[str] = []
-                try:
-                    for sse in _feed(parser, chunk):
-                        for event in decoder.handle(sse):
-                            if isinstance(event, TextDelta):
-                                text.append(event.text)
-                                continue
-                            if text:
-                                yield TextDelta("".join(text))
-                                text = []
-                            yield event
-                        if decoder.finished:
-                            break
-                except ProviderError:
-                    if text:
-                        yield TextDelta("".join(text))
-                    raise
-                if text:
-                    yield TextDelta("".join(text))
+                events, failure = _decode(parser, decoder, chunk)
+                for event in events:  # what came before a failure in the chunk still goes out first
+                    yield event
+                if failure is not None:
+                    raise failure
                 if decoder.finished:
                     return  # stop reading: some servers keep the connection open after the end
         try:
@@ -95,6 +79,31 @@ class HTTPProvider:
         except SSEError as exc:
             raise ProviderError(f"malformed stream: {exc}") from exc
         decoder.end()
+
+
+def _decode(parser: SSEParser, decoder: StreamDecoder, chunk: bytes) -> tuple[list[LLMEvent], ProviderError | None]:
+    """A chunk's events, the text of adjacent deltas as one (a chunk holds several tokens only when the
+    process fell behind), and the failure that cut them short, if one did."""
+    events: list[LLMEvent] = []
+    text: list[str] = []
+    failure: ProviderError | None = None
+    try:
+        for sse in _feed(parser, chunk):
+            for event in decoder.handle(sse):
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                    continue
+                if text:
+                    events.append(TextDelta("".join(text)))
+                    text = []
+                events.append(event)
+            if decoder.finished:
+                break
+    except ProviderError as exc:
+        failure = exc
+    if text:
+        events.append(TextDelta("".join(text)))
+    return events, failure
 
 
 def _feed(parser: SSEParser, chunk: bytes) -> list[SSEEvent]:

@@ -227,22 +227,28 @@ async def stream_post(session: requests.Session, target: HTTPTarget) -> AsyncIte
                     # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancellation (a stop)
                     # that lands in the same loop turn as the item it was waiting for.
                     async with asyncio.timeout(bound):
-                        kind, value = await queue.get()
+                        items = [await queue.get()]
                 except TimeoutError:
                     raise ProviderError(f"timed out after {target.read_timeout:g} s") from None
             else:  # already here: no timer to arm and cancel
-                kind, value = queue.get_nowait()
-            if kind == "chunk":
-                # Every chunk already handed over goes on at once: when the process is behind, a
-                # reply's tokens travel the rest of the way as one piece (HTTPProvider merges their text).
-                chunks = [value]
-                while not queue.empty() and queue._queue[0][0] == "chunk":  # type: ignore[attr-defined]
-                    chunks.append(queue.get_nowait()[1])
-                yield chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            elif kind == "end":
-                return
-            else:
+                items = []
+            while not queue.empty():
+                items.append(queue.get_nowait())
+            # Every chunk already handed over goes on at once: when the process is behind, a reply's
+            # tokens travel the rest of the way as one piece (HTTPProvider merges their text).
+            chunks: list[bytes] = []
+            for kind, value in items:
+                if kind == "chunk":
+                    chunks.append(value)
+                    continue
+                if chunks:
+                    yield b"".join(chunks)
+                    chunks = []
+                if kind == "end":
+                    return
                 raise value
+            if chunks:
+                yield b"".join(chunks)
     finally:
         worker.stop()
         try:
