@@ -174,21 +174,21 @@ async def test_closing_the_chain_mid_reply_closes_the_provider_connection(fake):
 
 
 async def test_thirty_streams_at_once_reuse_their_connections_and_nothing_warns_the_pool_is_full(fake, caplog):
-    """Each provider keeps `max_connections` (256) keep-alive connections: with requests' default of 10, the
-    second thirty would have opened twenty new ones, and each stream past the tenth warned as it ended."""
+    """Each provider keeps `max_connections` (256) keep-alive connections: with requests' default of 10, each
+    later round of thirty opens twenty new ones (70 over three rounds), and each stream past the tenth warns
+    as it ends. A few more than thirty are expected: a stream whose reader thread had not yet read the body's
+    last bytes when the site stopped reading at the finish gives its connection up."""
     local = provider(fake)
 
     async def one() -> str:
         return "".join([e.text async for e in local.stream(REQUEST) if isinstance(e, TextDelta)])
 
-    for _ in range(2):
+    for _ in range(3):
         fake.script(*[text_reply("over ", "lapping", delay=0.05) for _ in range(30)])
         assert await asyncio.gather(*(one() for _ in range(30))) == ["over lapping"] * 30
-    # Thirty, and a few more at most: a stream's connection goes back to the pool in its reader thread just
-    # after its end reached the loop, so the next round may start before the last few are back (52 without).
-    assert 30 <= fake.connections <= 35
+        await assert_no_stream_threads()  # every connection is back in the pool, or given up, before the next round
+    assert 30 <= fake.connections < 50
     assert "Connection pool is full" not in caplog.text
-    await assert_no_stream_threads()
 
 
 async def test_a_providers_max_connections_is_how_many_it_keeps_for_reuse(fake):
@@ -204,5 +204,5 @@ async def test_a_providers_max_connections_is_how_many_it_keeps_for_reuse(fake):
     for _ in range(2):
         fake.script(*[text_reply("over ", "lapping", delay=0.05) for _ in range(10)])
         await asyncio.gather(*(one() for _ in range(10)))
+        await assert_no_stream_threads()
     assert fake.connections >= 15
-    await assert_no_stream_threads()
