@@ -187,7 +187,7 @@ async def test_thirty_streams_at_once_reuse_their_connections_and_nothing_warns_
         fake.script(*[text_reply("over ", "lapping", delay=0.05) for _ in range(30)])
         assert await asyncio.gather(*(one() for _ in range(30))) == ["over lapping"] * 30
         await assert_no_stream_threads()  # every connection is back in the pool, or given up, before the next round
-    assert 30 <= fake.connections < 50
+    assert fake.connections < 50  # not "30 <=": under load a stream may start after another ended, and take its connection
     assert "Connection pool is full" not in caplog.text
 
 
