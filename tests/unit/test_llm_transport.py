@@ -173,21 +173,29 @@ async def test_closing_the_chain_mid_reply_closes_the_provider_connection(fake):
     await assert_no_stream_threads()
 
 
+async def streams_at_once(fake: FakeLLMServer, local: OpenAICompatProvider, count: int, rounds: int) -> None:
+    """`rounds` rounds of `count` streams that are all open at once: each waits at a hold until every one of its
+    round has arrived, and a round starts once the last one's reader threads have ended."""
+
+    async def one() -> str:
+        return "".join([e.text async for e in local.stream(REQUEST) if isinstance(e, TextDelta)])
+
+    for round_ in range(rounds):
+        fake.script(*[text_reply("over ", Hold(f"round-{round_}"), "lapping") for _ in range(count)])
+        streams = asyncio.gather(*(one() for _ in range(count)))
+        await asyncio.to_thread(fake.wait_for_requests, count * (round_ + 1))
+        fake.release(f"round-{round_}")
+        assert await streams == ["over lapping"] * count
+        await assert_no_stream_threads()  # every connection is back in the pool, or given up, before the next round
+
+
 async def test_thirty_streams_at_once_reuse_their_connections_and_nothing_warns_the_pool_is_full(fake, caplog):
     """Each provider keeps `max_connections` (256) keep-alive connections: with requests' default of 10, each
     later round of thirty opens twenty new ones (70 over three rounds), and each stream past the tenth warns
     as it ends. A few more than thirty are expected: a stream whose reader thread had not yet read the body's
     last bytes when the site stopped reading at the finish gives its connection up."""
-    local = provider(fake)
-
-    async def one() -> str:
-        return "".join([e.text async for e in local.stream(REQUEST) if isinstance(e, TextDelta)])
-
-    for _ in range(3):
-        fake.script(*[text_reply("over ", "lapping", delay=0.05) for _ in range(30)])
-        assert await asyncio.gather(*(one() for _ in range(30))) == ["over lapping"] * 30
-        await assert_no_stream_threads()  # every connection is back in the pool, or given up, before the next round
-    assert fake.connections < 50  # not "30 <=": under load a stream may start after another ended, and take its connection
+    await streams_at_once(fake, provider(fake), count=30, rounds=3)
+    assert 30 <= fake.connections < 50
     assert "Connection pool is full" not in caplog.text
 
 
@@ -196,13 +204,5 @@ async def test_a_providers_max_connections_is_how_many_it_keeps_for_reuse(fake):
     local = OpenAICompatProvider(ProviderConfig(
         name="local", family="openai", base_url=fake.base_url, model="fake-model", max_connections=5,
     ))
-
-    async def one() -> None:
-        async for _ in local.stream(REQUEST):
-            pass
-
-    for _ in range(2):
-        fake.script(*[text_reply("over ", "lapping", delay=0.05) for _ in range(10)])
-        await asyncio.gather(*(one() for _ in range(10)))
-        await assert_no_stream_threads()
+    await streams_at_once(fake, local, count=10, rounds=2)
     assert fake.connections >= 15
