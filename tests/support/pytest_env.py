@@ -30,3 +30,9 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
     if os.path.basename(os.environ["MEDIA_ROOT"]) != worker:
         os.environ["MEDIA_ROOT"] = os.path.join(os.environ["MEDIA_ROOT"], worker)
         os.makedirs(os.environ["MEDIA_ROOT"], exist_ok=True)
+
+
+def pytest_sessionstart(session: object) -> None:
+    from tests.support.flush import delete_instead_of_truncate
+
+    delete_instead_of_truncate()
