@@ -141,23 +141,27 @@ async def test_a_turn_whose_process_is_killed_is_marked_interrupted_and_the_conv
     ]
 
 
-async def test_an_idle_socket_lives_a_minute_and_a_twenty_second_reply_can_still_be_stopped(
+async def test_idle_sockets_outlive_many_redis_read_timeouts_and_a_long_reply_can_still_be_stopped(
     user, other_user, start_servers
 ):
-    """Under channels_redis, whose 5 s blocking read met redis-py's 5 s socket timeout, idle sockets died in 5-24 s;
-    the Redis layer must keep an idle socket, and a turn's stop must still reach it after 20 s.
+    """Under channels_redis, whose 5 s blocking read met redis-py's 5 s socket timeout, idle sockets died in 5-24 s
+    (4 of 5 within 24 s); the Redis layer must keep idle sockets, and a turn's stop must still reach it much later.
 
-    The idle socket is another person's: a socket of the writer's would hear about the reply (`conversation.writing`).
+    Time is scaled down: this server's Redis socket timeout is 1 s (REDIS_SOCKET_TIMEOUT_SECONDS) and its turn
+    lease 3 s, so 8 s idle spans eight read timeouts and the reply, stopped after 6 s, outlives two leases (the
+    minute this took at 5 s was most of the scale-out pass). Three idle sockets: under the old bug all three
+    surviving eight timeouts is far less likely than one surviving a minute at 5 s.
+    The idle sockets are another person's: a socket of the writer's would hear about the reply (`conversation.writing`).
     """
-    (server,) = start_servers(1, DEMO_TOKEN_DELAY_SECONDS="0.6")
+    (server,) = start_servers(1, DEMO_TOKEN_DELAY_SECONDS="0.3", REDIS_SOCKET_TIMEOUT_SECONDS="1")
     cookie = await session_cookie(user)
     idle_cookie = await session_cookie(other_user)
 
-    async def idle() -> dict[str, Any]:
+    async def idle(n: int) -> dict[str, Any]:
         async with live_socket(server.ws_url, idle_cookie) as ws:
             with pytest.raises(TimeoutError):
-                await asyncio.wait_for(ws.recv(), timeout=60)  # nothing should arrive, and the socket must live
-            await send(ws, "ping", nonce="after-a-minute")
+                await asyncio.wait_for(ws.recv(), timeout=8)  # nothing should arrive, and the socket must live
+            await send(ws, "ping", nonce=f"idle-{n}")
             return await receive(ws, "pong")
 
     async def long_reply() -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -166,12 +170,12 @@ async def test_an_idle_socket_lives_a_minute_and_a_twenty_second_reply_can_still
             await send_message(ws, "tell me something slowly")
             first = await receive(ws, "assistant.delta", seen=seen)
             with pytest.raises(AssertionError):
-                await receive(ws, "turn.finished", seen=seen, timeout=20)  # still writing after 20 s
+                await receive(ws, "turn.finished", seen=seen, timeout=6)  # still writing after 6 s
             await send(ws, "generation.stop", conversation_id=first["conversation_id"])
             return await receive(ws, "turn.finished", seen=seen, timeout=5), seen
 
-    pong, (ended, seen) = await asyncio.gather(idle(), long_reply())
-    assert pong["nonce"] == "after-a-minute"
+    *pongs, (ended, seen) = await asyncio.gather(*(idle(n) for n in range(3)), long_reply())
+    assert [pong["nonce"] for pong in pongs] == ["idle-0", "idle-1", "idle-2"]
     assert ended["status"] == "stopped"
     assert "Timeout reading" not in server.log_tail(), server.log_tail()[-2000:]
     rows = await stored(ended["conversation_id"])
