@@ -29,6 +29,7 @@ from tests.support.mcp_servers import (
     probe_server,
     read_probe_log,
     serve_http,
+    silent_stdio_config,
     stdio_config,
 )
 from tests.support.ports import free_port
@@ -208,10 +209,10 @@ async def test_a_server_that_is_down_at_start_does_not_hide_the_built_in_tools(
     servers_file.write_text(json.dumps({"mcpServers": {
         "remote": {"url": f"http://127.0.0.1:{free_port()}/mcp"},
         "local": {"command": str(tmp_path / "no-such-server")},
-        "silent": {"command": sys.executable, "args": ["-c", "import time; time.sleep(60)"]},  # allowed-sleep: a server that never answers
+        "silent": silent_stdio_config(),
     }}))
     settings.MCP_SERVERS_FILE = str(servers_file)
-    settings.MCP_LIST_TIMEOUT_SECONDS = 1  # "silent" starts but never answers: its listing is cut off
+    settings.MCP_LIST_TIMEOUT_SECONDS = 0.5  # "silent" starts but never answers: its listing is cut off
     model.calls("builtin__calculator", {"expression": "12*7"}, "call_1").calls("remote__search", {}, "call_2").says("84")
     try:
         async with connected(user) as comm:

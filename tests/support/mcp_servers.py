@@ -189,6 +189,13 @@ def stdio_config(name: str, server: str = "probe", **options: Any) -> dict[str, 
     return {"command": sys.executable, "args": ["-m", "tests.support.mcp_servers", server], "cwd": project, **options}
 
 
+def silent_stdio_config(**options: Any) -> dict[str, Any]:
+    """An mcpServers entry whose process starts, reads what it is sent and never answers: its listing can only
+    end at its deadline. It exits when its stdin closes, as a real server does, so closing the session takes no
+    time; one that ignored it (`time.sleep(60)`) held every test 2 s while the SDK waited before killing it."""
+    return {"command": sys.executable, "args": ["-c", "import sys; sys.stdin.read()"], **options}
+
+
 @contextmanager
 def serve_http(server: MCPServer, *, startup_timeout: float = 10) -> Iterator[str]:
     """Serve server over streamable HTTP on a free loopback port in a thread; yields its /mcp URL."""

@@ -23,7 +23,7 @@ from chat.tools import hub as hub_module
 from chat.tools.config import load_servers, memory_server, parse_servers
 from chat.tools.hub import Hub, build_hub
 from chat.tools.results import input_schema, model_facing_name, truncate
-from tests.support.mcp_servers import probe_server, serve_http, stdio_config
+from tests.support.mcp_servers import probe_server, serve_http, silent_stdio_config, stdio_config
 
 
 def servers(**entries: Any) -> dict[str, Any]:
@@ -341,17 +341,12 @@ async def test_a_call_is_cut_off_at_the_tools_timeout_else_the_servers_else_the_
     assert (result.kind, result.text) == ("timeout", f"Tool probe__hang timed out after {deadline:g} s; the call was cancelled.")
 
 
-def silent_server(**options: Any) -> dict[str, Any]:
-    """A stdio entry whose process starts and never answers: its listing can only end at its deadline."""
-    return {"command": sys.executable, "args": ["-c", "import time; time.sleep(60)"], **options}  # allowed-sleep: a server that never answers
-
-
 @pytest.mark.parametrize(("server_timeout", "list_timeout"), [(0.5, 30), (30, 0.5)])
 async def test_listing_a_server_is_cut_off_at_the_shorter_of_its_timeout_and_the_list_bound(
     settings: Any, caplog: pytest.LogCaptureFixture, server_timeout: float, list_timeout: float
 ) -> None:
     settings.MCP_LIST_TIMEOUT_SECONDS = list_timeout
-    hub = Hub({"quick": memory_server("quick", probe_server()[0]), **parse_servers(servers(silent=silent_server(timeout=server_timeout)))})
+    hub = Hub({"quick": memory_server("quick", probe_server()[0]), **parse_servers(servers(silent=silent_stdio_config(timeout=server_timeout)))})
     try:
         with caplog.at_level(logging.WARNING, logger="chat.tools.hub"):
             async with asyncio.timeout(10):
