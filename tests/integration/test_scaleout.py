@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection
 
 from chat import services
-from tests.support.daphne import Daphne, database_url, server_env, start_daphne
+from tests.support.daphne import Daphne, database_url, launch_daphne, server_env, stop_all, wait_until_serving
 from tests.support.live_socket import live_socket, receive, send, send_message
 from tests.support.socket import reply_text, session_cookie
 from tests.support.stored import stored
@@ -48,13 +48,12 @@ def start_servers(tmp_path: Path) -> Iterator[Callable[..., list[Daphne]]]:
             "CHAT_MAX_SOCKETS_PER_PERSON": "1000",
             "CHAT_TURN_LEASE_SECONDS": "3", "CHAT_TURN_SWEEP_SECONDS": "0.5", **overrides,
         })
-        for _ in range(count):
-            started.append(start_daphne(env, tmp_path, name=f"daphne-{len(started)}"))
-        return started[-count:]
+        launched = [launch_daphne(env, tmp_path, name=f"daphne-{len(started) + n}") for n in range(count)]
+        started.extend(launched)
+        return wait_until_serving(launched)
 
     yield start
-    for server in started:
-        server.stop(grace=3)
+    stop_all(started, grace=3)
     with connection.cursor() as cursor:  # a killed server's sessions must not block dropping the test database
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
@@ -114,7 +113,7 @@ async def _answer(ws: Any) -> dict[str, Any]:
 async def test_a_turn_whose_process_is_killed_is_marked_interrupted_and_the_conversation_accepts_a_new_message(
     user, start_servers
 ):
-    doomed, survivor = start_servers(2, DEMO_TOKEN_DELAY_SECONDS="0.2")
+    doomed, survivor = start_servers(2)  # killed at its first delta, 2 s before its reply would end
     cookie = await session_cookie(user)
     conversation_id = await new_conversation(user)
     async with live_socket(doomed.ws_url, cookie) as writer:

@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 
 from chat import services
 from chat.models import Message
-from tests.support.daphne import Daphne, offline_site_env, start_daphne
+from tests.support.daphne import Daphne, launch_daphne, offline_site_env, stop_all, wait_until_serving
 from tests.support.socket import connected, receive_frame, send, session_cookie
 from tests.support.stored import store_line
 
@@ -59,9 +59,13 @@ def send_text(sock: socket.socket, text: str) -> None:
     sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
 
 
-def _server(tmp_path: Path, *, ping: str = "1", name: str = "daphne", **extra: str) -> Daphne:
+def _launch(tmp_path: Path, *, ping: str = "1", name: str = "daphne", **extra: str) -> Daphne:
     # REDIS_URL as this run has it: its cache holds the socket slots
-    return start_daphne(offline_site_env(**extra), tmp_path, name=name, args=["--ping-interval", ping, "--ping-timeout", "1"])
+    return launch_daphne(offline_site_env(**extra), tmp_path, name=name, args=["--ping-interval", ping, "--ping-timeout", "1"])
+
+
+def _server(tmp_path: Path, **options: str) -> Daphne:
+    return wait_until_serving([_launch(tmp_path, **options)])[0]
 
 
 def read_until_closed(sock: socket.socket, bound: float = 15) -> int:
@@ -137,9 +141,11 @@ async def test_a_replay_waits_for_a_page_that_does_not_read_and_closes_it_after_
     CHAT_SEND_BUFFER_BYTES (and what the kernel's buffers took), then closed with 4408 after
     CHAT_SEND_BUFFER_WAIT_SECONDS, long before the ping bound.
     The same attack on a server whose buffer bound is out of reach holds several times as much."""
-    waiting = _server(tmp_path, ping="600", name="waiting", CHAT_REPLAYS_PER_MINUTE="1000",
-                      CHAT_SEND_BUFFER_BYTES="262144", CHAT_SEND_BUFFER_WAIT_SECONDS="1")
-    unbounded = _server(tmp_path, name="unbounded", CHAT_REPLAYS_PER_MINUTE="1000", CHAT_SEND_BUFFER_BYTES=str(1 << 40))
+    waiting, unbounded = wait_until_serving([
+        _launch(tmp_path, ping="600", name="waiting", CHAT_REPLAYS_PER_MINUTE="1000",
+                CHAT_SEND_BUFFER_BYTES="262144", CHAT_SEND_BUFFER_WAIT_SECONDS="1"),
+        _launch(tmp_path, name="unbounded", CHAT_REPLAYS_PER_MINUTE="1000", CHAT_SEND_BUFFER_BYTES=str(1 << 40)),
+    ])
     try:
         conversation_id = await big_conversation(user)
         cookie = await session_cookie(user)
@@ -160,8 +166,7 @@ async def test_a_replay_waits_for_a_page_that_does_not_read_and_closes_it_after_
         finally:
             sock.close()
     finally:
-        waiting.stop()
-        unbounded.stop()
+        stop_all([waiting, unbounded])
     assert "Closing a socket (4408) that did not read its replay within 1 s" in waiting.log_tail()
     page = 100 * 5000  # one replay of the conversation: 100 messages of 5,000 characters
     assert read < 3 * page, f"{read} bytes were sent to a page that read nothing"

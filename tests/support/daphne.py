@@ -1,6 +1,7 @@
 """A real daphne serving the site in a subprocess, for the suites and benches that cross a process.
 
     server = start_daphne(env, tmp_path)      # waits until the login page answers
+    servers = wait_until_serving([launch_daphne(env, tmp_path, name=n) for n in ("a", "b")])  # start-ups overlap
     ...                                        # drive server.url / server.ws_url
     server.stop()                              # SIGTERM, then SIGKILL after a grace period
 
@@ -63,13 +64,17 @@ class Daphne:
         started = time.monotonic()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+        self._wait_for_exit(started + grace)
+        return time.monotonic() - started
+
+    def _wait_for_exit(self, deadline: float) -> None:
+        if self.process.poll() is None:
             try:
-                self.process.wait(timeout=grace)
+                self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
         self._log.close()
-        return time.monotonic() - started
 
     def kill(self) -> None:
         """SIGKILL, as a crash or the OOM killer would: nothing in the process runs after it."""
@@ -102,19 +107,41 @@ def start_daphne(
     env: dict[str, str], directory: Path, *, name: str = "daphne", timeout: float = 30.0, args: Sequence[str] = ()
 ) -> Daphne:
     """Start `daphne [args] chatsite.asgi:application` on a free loopback port and wait until it serves."""
+    return wait_until_serving([launch_daphne(env, directory, name=name, args=args)], timeout)[0]
+
+
+def launch_daphne(env: dict[str, str], directory: Path, *, name: str = "daphne", args: Sequence[str] = ()) -> Daphne:
+    """Start daphne without waiting for it: launch several, then `wait_until_serving` them together, so their
+    start-ups (a second or more each, most of it importing the site) overlap."""
     port = free_port()
     log_path = directory / f"{name}.log"
     log = log_path.open("wb")
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *args, "chatsite.asgi:application"]
     env = {"MEDIA_ROOT": str(directory / f"{name}-media"), **env}  # uploads stay in the test's directory
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = Daphne(f"http://127.0.0.1:{port}", process, log_path, log)
+    return Daphne(f"http://127.0.0.1:{port}", process, log_path, log)
+
+
+def wait_until_serving(servers: Sequence[Daphne], timeout: float = 30.0) -> list[Daphne]:
+    """Wait until each launched server serves, all within `timeout`; stops them all if one does not."""
+    deadline = time.monotonic() + timeout
     try:
-        _wait_until_up(server, timeout)
+        for server in servers:
+            _wait_until_up(server, max(0.0, deadline - time.monotonic()))
     except BaseException:
-        server.stop(grace=1)
+        stop_all(servers, grace=1)
         raise
-    return server
+    return list(servers)
+
+
+def stop_all(servers: Sequence[Daphne], grace: float = 3.0) -> None:
+    """Stop several servers at once: SIGTERM to each, then the same grace for all, then SIGKILL."""
+    deadline = time.monotonic() + grace
+    for server in servers:
+        if server.process.poll() is None:
+            server.process.send_signal(signal.SIGTERM)
+    for server in servers:
+        server._wait_for_exit(deadline)
 
 
 def _wait_until_up(server: Daphne, timeout: float) -> None:
