@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from chat.models import Message
 from chat.services import INTERRUPTED
 from e2e.pages.chat_page import ChatPage
-from tests.support.daphne import start_daphne
+from tests.support.daphne import launch_daphne, wait_until_serving
 from tests.support.fake_llm_server import Hold, text_reply, tool_call_reply
 from tests.support.stored import stored_rows
 
@@ -50,8 +50,11 @@ def test_after_a_server_restart_mid_reply_the_reply_shows_interrupted_and_can_be
     env = {**(live_stack.env or {}), "CHAT_TURN_LEASE_SECONDS": "3", "CHAT_TURN_SWEEP_SECONDS": "0.3"}
     page = logged_in_context(make_user("alice")).new_page()
     fake_llm.script(text_reply("Half of ", "a story", Hold("crash"), " never told."), text_reply("Back again."))
-    before = start_daphne(env, tmp_path, name="before-restart")
-    after = None
+    # Both start now, their start-ups overlapping: "after" takes the page once "before" is killed. While
+    # "before" renews its turn's lease, the sweep of "after" leaves the turn alone, as a second process would.
+    before, after = wait_until_serving(
+        [launch_daphne(env, tmp_path, name="before-restart"), launch_daphne(env, tmp_path, name="after-restart")]
+    )
     try:
         page.goto(before.url + "/")
         chat = ChatPage(page)
@@ -64,7 +67,6 @@ def test_after_a_server_restart_mid_reply_the_reply_shows_interrupted_and_can_be
 
         before.kill()
         expect(chat.connection).not_to_have_text("Connected")
-        after = start_daphne(env, tmp_path, name="after-restart")
         page.goto(f"{after.url}/c/{conversation_id}/")
         chat.expect_connected()
 
@@ -80,8 +82,7 @@ def test_after_a_server_restart_mid_reply_the_reply_shows_interrupted_and_can_be
         expect(chat.last_assistant().get_by_test_id("versions")).to_have_attribute("aria-label", "Version 2 of 2")
     finally:
         before.kill()
-        if after is not None:
-            after.stop()
+        after.stop()
 
     rows = stored_rows(conversation_id)
     assert [(m.role, m.status, m.content, m.shown) for m in rows] == [
