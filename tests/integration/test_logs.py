@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -82,14 +83,17 @@ def test_log_format_json_gives_json_lines_text_is_the_default_and_tracebacks_wit
         )
         return done.stderr.strip()
 
-    line = json.loads(run(LOG_FORMAT="json"))
+    # Four interpreters at once: each spends a second importing the site, and waits for nothing else.
+    with ThreadPoolExecutor(4) as pool:
+        runs = [pool.submit(run, LOG_FORMAT="json"), pool.submit(run), pool.submit(run, failing),
+                pool.submit(run, failing, LOG_MESSAGE_TEXT="true")]
+        as_json, text, withheld, whole = (done.result() for done in runs)
+    line = json.loads(as_json)
     assert (line["message"], line["conversation_id"], line["turn_id"], line["logger"]) == (
         "hello", 42, "t1", "chat.anything"
     )
-    text = run()
     assert text.endswith("WARNING chat.anything [conversation=42 turn=t1] hello"), text
 
-    withheld, whole = run(failing), run(failing, LOG_MESSAGE_TEXT="true")
     assert "ValueError: (message withheld" in withheld and 'line 3, in <module>' in withheld
     assert SECRET_TEXT not in withheld and f"ValueError: {SECRET_TEXT}" in whole
 
