@@ -33,6 +33,6 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 def pytest_sessionstart(session: object) -> None:
-    from tests.support.flush import delete_instead_of_truncate
+    from tests.support.flush import patch_test_flush
 
-    delete_instead_of_truncate()
+    patch_test_flush()
