@@ -56,6 +56,7 @@ test: venv browser speech
 	suite scale-out $(MAKE) --no-print-directory test-scaleout; \
 	echo "make test: time per suite:$$times"; \
 	printf '  %-10s %5d s\n' total $$(( $$(date +%s) - began )); \
+	$(BIN)/python scripts/machine_speed.py; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED suites:$$failed"; exit 1; fi; \
 	echo "make test: every suite passed"
 
