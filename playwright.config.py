@@ -9,6 +9,7 @@
 | viewport           | E2E_VIEWPORT           | 1280x800                 |
 | expect timeout, ms | E2E_EXPECT_TIMEOUT_MS  | 5000                     |
 | trace              | E2E_TRACE              | retain-on-failure (`--tracing` wins)   |
+| trace filmstrip    | E2E_TRACE_SCREENSHOTS  | false: traces keep DOM snapshots, no screencast |
 | screenshot         | E2E_SCREENSHOT         | only-on-failure (`--screenshot` wins)  |
 | video              | E2E_VIDEO              | off (`--video` wins)     |
 | artifacts folder   | E2E_OUTPUT             | test-results (`--output` wins)         |
@@ -57,6 +58,7 @@ class BrowserSettings:
     viewport: dict[str, int] = field(default_factory=lambda: _viewport(os.environ.get("E2E_VIEWPORT", "1280x800")))
     expect_timeout_ms: int = field(default_factory=lambda: int(os.environ.get("E2E_EXPECT_TIMEOUT_MS", "5000")))
     trace: str = field(default_factory=lambda: os.environ.get("E2E_TRACE", "retain-on-failure"))
+    trace_screenshots: bool = field(default_factory=lambda: _env_bool("E2E_TRACE_SCREENSHOTS", False))
     screenshot: str = field(default_factory=lambda: os.environ.get("E2E_SCREENSHOT", "only-on-failure"))
     video: str = field(default_factory=lambda: os.environ.get("E2E_VIDEO", "off"))
     output: str = field(default_factory=lambda: os.environ.get("E2E_OUTPUT", "test-results"))

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from e2e import artifacts
 from tests.support.daphne import ROOT, database_url, server_env, start_daphne
 from tests.support.voice import fake_speech_env
 
@@ -50,6 +51,7 @@ def _given(config: pytest.Config, flag: str) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     # Playwright's sync API runs a loop in this thread; Django must allow ORM calls here (never in the server).
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    artifacts.install(trace_screenshots=SETTINGS.trace_screenshots)  # failure artifacts without a PNG and a screencast for every passing test
     # pytest-playwright's own base_url fallback trips this pytest deprecation; nothing of ours does.
     config.addinivalue_line("filterwarnings", "ignore:Session-scoped fixtures defined as instance methods")
     defaults = {
