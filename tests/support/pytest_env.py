@@ -1,6 +1,7 @@
 """A pytest plugin (loaded with -p, before pytest-django reads settings) giving test processes their environment."""
 
 import os
+import sys
 
 # Test processes run with DEBUG off (as production does) and these harmless test-only values.
 # DEBUG explicitly: a local .env that `make run` wrote (DEBUG=true) must not change what the suites test.
@@ -11,6 +12,14 @@ os.environ.setdefault("DEMO_TOKEN_DELAY_SECONDS", "0")
 # Two test runs sharing one Redis (two developers, or a run beside CI) would otherwise share group
 # names like "conversation.1" and see each other's frames.
 os.environ.setdefault("CHANNELS_PREFIX", f"chatsite-test-{os.getpid()}")
+
+# pytest rewrites the asserts of every test module and of every plugin's whole package (Hypothesis,
+# Schemathesis, ...: 435 modules here) and keeps the result in __pycache__, unless bytecode writing is off
+# (PYTHONDONTWRITEBYTECODE=1, which some machines set): then every pytest process, each xdist worker and
+# every Python a test starts parses them all again, about 5 s a process on 2 cores. The caches are git-ignored.
+# This plugin is imported before the plugins that setuptools entry points load, so they are cached too.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 # Recordings and spoken replies of a test run go to a directory of its own, removed at the end; a daphne
 # started by the e2e suite inherits it, so a test can look at the files the server stored.
