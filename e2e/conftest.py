@@ -6,12 +6,10 @@ server's log is attached to the report of every failing test. Settings come from
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,53 +18,23 @@ from typing import Any
 
 import pytest
 
-from e2e import artifacts
+from e2e import browser_setup
+from e2e.browser_setup import SETTINGS, browser_type_launch_args, pytest_xvfb_disable  # noqa: F401 (hooks and fixture)
 from tests.support.daphne import ROOT, database_url, server_env, start_daphne
 from tests.support.voice import fake_speech_env
 
-
-def _load_settings() -> Any:
-    spec = importlib.util.spec_from_file_location("playwright_config", ROOT / "playwright.config.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-CONFIG = _load_settings()
-SETTINGS = CONFIG.SETTINGS
 FAKE_LLM_KEY_ENV = "E2E_FAKE_LLM_KEY"
 # The test MCP server (tests/support/mcp_servers.py "probe", over stdio); its tools are "testing__<tool>".
 TEST_MCP_SERVER = "testing"
 
 
-# --- pytest wiring: option defaults from playwright.config.py, a display only when asked ---------
-
-
-def _given(config: pytest.Config, flag: str) -> bool:
-    return any(arg == flag or arg.startswith(flag + "=") for arg in config.invocation_params.args)
+# --- pytest wiring: the browser's (e2e/browser_setup.py), then the site's ------------------------
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Playwright's sync API runs a loop in this thread; Django must allow ORM calls here (never in the server).
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    artifacts.install(trace_screenshots=SETTINGS.trace_screenshots)  # failure artifacts without a PNG and a screencast for every passing test
-    # pytest-playwright's own base_url fallback trips this pytest deprecation; nothing of ours does.
-    config.addinivalue_line("filterwarnings", "ignore:Session-scoped fixtures defined as instance methods")
-    defaults = {
-        "--tracing": ("tracing", SETTINGS.trace),
-        "--screenshot": ("screenshot", SETTINGS.screenshot),
-        "--video": ("video", SETTINGS.video),
-        "--output": ("output", SETTINGS.output),
-        "--slowmo": ("slowmo", SETTINGS.slow_mo_ms),
-        "--base-url": ("base_url", SETTINGS.base_url or None),
-    }
-    for flag, (dest, value) in defaults.items():
-        if not _given(config, flag) and hasattr(config.option, dest) and value is not None:
-            setattr(config.option, dest, value)
-    if not _given(config, "--browser") and hasattr(config.option, "browser") and not config.option.browser:
-        config.option.browser = [SETTINGS.browser]
+    browser_setup.pytest_configure(config)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -75,29 +43,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.django_db(transaction=True))
-
-
-def pytest_xvfb_disable(config: pytest.Config) -> bool:
-    """A virtual display only for a headed run on a machine without one."""
-    headed = bool(config.getoption("--headed", default=False)) or not SETTINGS.headless
-    return not (headed and not os.environ.get("DISPLAY"))
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict, playwright: Any, pytestconfig: pytest.Config) -> dict:
-    args = {**browser_type_launch_args}
-    if not pytestconfig.getoption("--headed"):
-        args["headless"] = SETTINGS.headless
-    if pytestconfig.getoption("--browser-channel"):
-        return args
-    try:
-        executable = CONFIG.chromium_executable(SETTINGS, playwright.chromium.executable_path)
-    except RuntimeError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    if executable:
-        args["executable_path"] = executable
-    args["args"] = [*args.get("args", []), *SETTINGS.launch_args]
-    return args
 
 
 @pytest.fixture(scope="session")
