@@ -11,7 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").is_file():  # read_env logs a non-JSON "not found" line before logging is set up
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -241,8 +242,15 @@ LOGGING = {
         "json": {"()": "chat.logcontext.JsonFormatter", "message_text": LOG_MESSAGE_TEXT},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT}},
+    # The one handler sits on the root logger, so every record is written once, in this format. Otherwise
+    # daphne's own root handler (logging.basicConfig at start-up) wrote each `chat` line a second time in its
+    # format, and the MCP SDK's servers (MCPServer() calls basicConfig) added a Rich handler where the root
+    # had none: with LOG_FORMAT=json half the lines were not JSON.
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "chat": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+        "chat": {"level": env.str("LOG_LEVEL", default="INFO")},
+        "daphne": {"level": "INFO"},  # "Listening on TCP address ...", as daphne shows by default
+        "django": {"handlers": [], "level": "INFO"},  # Django's own console handler would write DEBUG runs twice
     },
 }
 

@@ -6,10 +6,12 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +19,10 @@ from django.conf import settings
 
 from chat import tools
 from chat.logcontext import ContextFilter, JsonFormatter
+from tests.support.daphne import offline_site_env, start_daphne
+from tests.support.live_socket import live_socket, receive, send_message
 from tests.support.scripted_model import ScriptedModel
-from tests.support.socket import connected, of_type, run_turn
+from tests.support.socket import connected, of_type, run_turn, session_cookie
 
 SECRET_TEXT = "papaya-7f3a"  # in the message, the tool's arguments, the tool's error and the reply
 
@@ -105,3 +109,29 @@ def test_an_http_request_gets_an_id_echoed_back_and_keeps_a_sane_one_it_was_give
     assert given.headers["X-Request-ID"] == "req-123"
     assert len(fresh.headers["X-Request-ID"]) == 16
     assert odd.headers["X-Request-ID"] != "no spaces\tor tabs"
+
+
+ACCESS_LOG_LINE = re.compile(r"^\d+\.\d+\.\d+\.\d+:\d+ - - \[")  # daphne's access log (stdout), not a log record
+LEVEL = re.compile(r"\b(DEBUG|INFO|WARNING|ERROR|CRITICAL)\b")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_real_daphne_with_log_format_json_writes_each_record_once_and_only_as_json(user: Any, tmp_path: Path):
+    """Under daphne the root logger already has daphne's handler, and the built-in MCP server (the SDK's
+    MCPServer) adds a Rich one where the root has none: each `chat` line used to come out twice, once not JSON."""
+    server = start_daphne(offline_site_env(LOG_FORMAT="json"), tmp_path)
+    try:
+        async with live_socket(server.ws_url, await session_cookie(user)) as ws:
+            await send_message(ws, "what is 12*7")  # the demo model calls the built-in calculator
+            finished = await receive(ws, "turn.finished")
+        assert finished["status"] == "complete", finished
+    finally:
+        server.stop()
+    lines = server.log_tail().splitlines()
+    # What a log record looks like in any format (ours, daphne's, Rich's); not the access log or a child's warning
+    records = [line for line in lines if LEVEL.search(line) and not ACCESS_LOG_LINE.match(line)]
+    not_json = [line for line in records if not line.startswith("{")]
+    assert not not_json, f"log records that are not JSON: {not_json}"
+    parsed = [json.loads(line) for line in records]
+    assert [r["message"] for r in parsed].count("Turn finished: complete") == 1, records
+    assert any(r["logger"] == "daphne.server" and r["message"].startswith("Listening on") for r in parsed), records
