@@ -4,8 +4,10 @@ import json
 from contextlib import AsyncExitStack
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
+from chat import ratelimit
 from tests.support.socket import communicator, connected, receive_frame, run_turn, send_message, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,3 +55,18 @@ async def test_a_socket_over_the_per_person_limit_is_closed_with_a_clear_error_u
         async with connected(user) as again:
             await send_message(again, "room again")
             await receive_frame(again, "message.created")
+
+
+@pytest.mark.skipif(
+    settings.CACHES["default"]["BACKEND"] != "django.core.cache.backends.db.DatabaseCache",
+    reason="counts the database cache's queries; this run keeps the cache in Redis",
+)
+def test_a_message_inside_an_open_window_costs_the_database_cache_at_most_seven_queries(user, django_assert_max_num_queries):
+    """Every message a person sends is counted before its turn starts, so the count is on the path to the first
+    token: it took 17 queries (two adds, a get, an incr) until the window's start and count were read first."""
+    key = f"chat:rate:messages:{user.pk}"
+    assert ratelimit._hit(key, 2, 600) is None  # opens the window
+    with django_assert_max_num_queries(7):
+        assert ratelimit._hit(key, 2, 600) is None
+    retry_after = ratelimit._hit(key, 2, 600)  # the third, past the limit of 2
+    assert retry_after is not None and 599 <= retry_after <= 600
