@@ -10,14 +10,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from e2e import artifacts
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.daphne import ROOT  # Django-free at import, like this module
 
 
 def _load_settings() -> Any:
