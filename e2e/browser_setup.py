@@ -68,7 +68,7 @@ def browser_type_launch_args(browser_type_launch_args: dict, playwright: Any, py
     if pytestconfig.getoption("--browser-channel"):
         return args
     try:
-        executable = CONFIG.chromium_executable(SETTINGS, playwright.chromium.executable_path)
+        executable = CONFIG.chromium_executable(SETTINGS, playwright.chromium.executable_path, headless=args.get("headless", True))
     except RuntimeError as exc:
         raise pytest.UsageError(str(exc)) from None
     if executable:

@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from chat.models import Audio, Message
 from chat.speech.wav import Pcm, to_wav
+from e2e.browser_setup import CONFIG, SETTINGS
 from e2e.pages.chat_page import ChatPage
 from e2e.pages.voice import VoiceControls
 from tests.support.fake_llm_server import TRANSCRIPTIONS_PATH, text_reply, tool_call_reply, transcript_reply
@@ -54,8 +55,14 @@ def voice_browser(playwright: Any, browser_type_launch_args: dict, microphone_wa
 @pytest.fixture(scope="module")
 def refusing_browser(playwright: Any, browser_type_launch_args: dict, microphone_wav: Path) -> Iterator[Browser]:
     """The same microphone without --use-fake-ui-for-media-stream, whose "allow" no page can refuse: a context
-    not granted the microphone then has its prompt dismissed, as a person saying no does."""
-    browser = _launch(playwright, browser_type_launch_args, microphone_wav, fake_ui=False)
+    not granted the microphone then has its prompt dismissed, as a person saying no does.
+
+    Always the full Chromium: the headless shell the rest of a headless run uses has no permission prompt and
+    answers every unprompted getUserMedia with NotSupportedError, which no person's browser does."""
+    full = CONFIG.chromium_executable(SETTINGS, playwright.chromium.executable_path, headless=False)
+    args = {key: value for key, value in browser_type_launch_args.items() if key not in {"executable_path", "channel"}}
+    args.update({"executable_path": full} if full else {"channel": "chromium"})  # Playwright's own, full build
+    browser = _launch(playwright, args, microphone_wav, fake_ui=False)
     yield browser
     browser.close()
 

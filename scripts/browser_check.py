@@ -21,10 +21,11 @@ def main() -> int:
         bundled = None
     try:
         found = config.chromium_executable(config.SETTINGS, bundled)
+        headless = config.chromium_executable(config.SETTINGS, bundled, headless=True)
     except RuntimeError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"Browser for the e2e suite: {found or bundled}")
+    print(f"Browser for the e2e suite: {headless or bundled} (headless), {found or bundled} (--headed)")
     return 0
 
 
