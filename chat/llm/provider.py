@@ -65,7 +65,8 @@ class HTTPProvider:
         """Started, then the events decoded from the provider's SSE body as they arrive."""
         yield Started(self.name, self.model_for(request))
         parser, decoder = SSEParser(), self.decoder()
-        async with contextlib.aclosing(stream_post(self.session, self.target(request))) as chunks:
+        body = stream_post(self.session, self.target(request), content_ended=lambda: decoder.finished)
+        async with contextlib.aclosing(body) as chunks:
             async for chunk in chunks:
                 events, failure = _decode(parser, decoder, chunk)
                 for event in events:  # what came before a failure in the chunk still goes out first
@@ -73,7 +74,7 @@ class HTTPProvider:
                 if failure is not None:
                     raise failure
                 if decoder.finished:
-                    return  # stop reading: some servers keep the connection open after the end
+                    return  # the reply is whole: stream_post keeps the connection if its body ends soon
         try:
             parser.close()
         except SSEError as exc:

@@ -3,7 +3,8 @@
 `requests` blocks, so one daemon thread per stream does the I/O and hands byte chunks to the
 event loop. Closing the async iterator (the turn was stopped or its task cancelled) shuts the
 socket down so a read blocked in the thread wakes at once; the thread then closes the response
-(the server sees the connection close) and ends.
+(the server sees the connection close) and ends. A reply read to its last event is different: the thread
+reads the body's end by itself, so the connection goes back to the pool for the next reply.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,9 @@ READ_SIZE = 65536
 MAX_ERROR_BODY = 65536
 # How long a closing stream waits for its thread; only a connect still in progress takes this long.
 THREAD_JOIN_SECONDS = 1.0
+# How long a stream whose content has ended leaves its thread to read the body's last bytes (they come with
+# the last event) before shutting the connection: only a server that holds it open after the end needs it.
+END_OF_BODY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -213,8 +217,15 @@ class _Worker:
             self.ended_future.set_result(None)
 
 
-async def stream_post(session: requests.Session, target: HTTPTarget) -> AsyncIterator[bytes]:
-    """Yield the response body chunk by chunk; HTTP errors and network failures raise ProviderError."""
+async def stream_post(
+    session: requests.Session, target: HTTPTarget, content_ended: Callable[[], bool] = lambda: False
+) -> AsyncIterator[bytes]:
+    """Yield the response body chunk by chunk; HTTP errors and network failures raise ProviderError.
+
+    Closed early, it shuts the connection down at once and waits for the thread, unless `content_ended()`
+    says the caller has read the whole reply: then it returns at once, and the thread has END_OF_BODY_SECONDS
+    to reach the body's end, so the connection is kept for the next request.
+    """
     worker = _Worker(session, target, asyncio.get_running_loop())
     threading.Thread(target=worker.run, name=f"llm-stream {target.url}", daemon=True).start()
     # Each item arrives within one connect or read timeout; the margin covers thread scheduling.
@@ -250,12 +261,27 @@ async def stream_post(session: requests.Session, target: HTTPTarget) -> AsyncIte
             if chunks:
                 yield b"".join(chunks)
     finally:
-        worker.stop()
-        try:
-            async with asyncio.timeout(THREAD_JOIN_SECONDS):
-                await asyncio.shield(worker.ended_future)
-        except TimeoutError:
-            log.warning("LLM stream thread for %s still connecting; it ends at its timeout", target.url)
+        if content_ended():
+            _stop_later(worker)
+        else:
+            await _stop(worker, target)
+
+
+def _stop_later(worker: _Worker) -> None:
+    """The reply is whole: the thread reads the body's end by itself and its connection goes back to the pool.
+    Stopping it at once shut that connection whenever the thread had not yet been scheduled (under load, a
+    new connection for most later replies); it is shut only if the server holds it open past the grace."""
+    if not worker.ended.is_set():
+        worker.loop.call_later(END_OF_BODY_SECONDS, worker.stop)
+
+
+async def _stop(worker: _Worker, target: HTTPTarget) -> None:
+    worker.stop()
+    try:
+        async with asyncio.timeout(THREAD_JOIN_SECONDS):
+            await asyncio.shield(worker.ended_future)
+    except TimeoutError:
+        log.warning("LLM stream thread for %s still connecting; it ends at its timeout", target.url)
 
 
 def _http_error(response: requests.Response) -> ProviderError:

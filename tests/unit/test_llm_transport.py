@@ -6,15 +6,16 @@ import asyncio
 import contextlib
 import socket
 import threading
+from collections.abc import AsyncIterator
 
 import pytest
 
-from chat.llm.base import ChatMessage, LLMRequest, TextDelta
+from chat.llm.base import ChatMessage, LLMEvent, LLMRequest, TextDelta
 from chat.llm.chain import ProviderChain
 from chat.llm.config import ProviderConfig
 from chat.llm.errors import ProviderError
 from chat.llm.openai_compat import OpenAICompatProvider
-from tests.support.fake_llm_server import FakeLLMServer, Hold, text_reply
+from tests.support.fake_llm_server import FakeLLMServer, Hold, Pause, Reply, text_reply
 
 REQUEST = LLMRequest([ChatMessage("user", "Hello")])
 
@@ -192,11 +193,38 @@ async def streams_at_once(fake: FakeLLMServer, local: OpenAICompatProvider, coun
 async def test_thirty_streams_at_once_reuse_their_connections_and_nothing_warns_the_pool_is_full(fake, caplog):
     """Each provider keeps `max_connections` (256) keep-alive connections: with requests' default of 10, each
     later round of thirty opens twenty new ones (70 over three rounds), and each stream past the tenth warns
-    as it ends. A few more than thirty are expected: a stream whose reader thread had not yet read the body's
-    last bytes when the site stopped reading at the finish gives its connection up."""
+    as it ends. Exactly thirty: a reader thread not yet scheduled when the site stops reading at `[DONE]` still
+    reads the body's end and keeps its connection (52 were opened under load when it was shut at `[DONE]`)."""
     await streams_at_once(fake, provider(fake), count=30, rounds=3)
-    assert 30 <= fake.connections < 50
+    assert fake.connections == 30
     assert "Connection pool is full" not in caplog.text
+
+
+async def test_a_body_that_ends_a_moment_after_its_last_event_keeps_its_connection(fake):
+    """The site stops reading at `[DONE]`; the chunked body's end comes 0.2 s later (a slow network, or a thread
+    not yet scheduled under load). Shutting the connection at `[DONE]` made every such reply open a new one."""
+    late_end = Reply((*text_reply("Hello").steps, Pause(0.2)))
+    fake.script(late_end, text_reply("again"))
+    local = provider(fake)
+    assert [e.text async for e in local.stream(REQUEST) if isinstance(e, TextDelta)] == ["Hello"]
+    await asyncio.to_thread(fake.wait_for_outcome, 0, "complete", 5)  # raises on "client_closed"
+    assert [e.text async for e in local.stream(REQUEST) if isinstance(e, TextDelta)] == ["again"]
+    assert fake.connections == 1
+
+
+async def test_a_server_that_holds_the_connection_open_after_the_end_does_not_hold_the_reply(fake):
+    """The reply is whole at `[DONE]`: it ends without waiting for the body's end, and the site shuts the
+    connection the server keeps open after its grace (END_OF_BODY_SECONDS, 1 s), not at the 30 s read timeout."""
+    fake.script(Reply((*text_reply("Hello").steps, Hold("never"))))
+    stream = provider(fake, read_timeout=30).stream(REQUEST)
+    texts = await asyncio.wait_for(_texts(stream), 5)
+    assert texts == ["Hello"]
+    await asyncio.to_thread(fake.wait_for_outcome, 0, "client_closed", 5)  # raises if still open
+    await assert_no_stream_threads()
+
+
+async def _texts(stream: AsyncIterator[LLMEvent]) -> list[str]:
+    return [e.text async for e in stream if isinstance(e, TextDelta)]
 
 
 async def test_a_providers_max_connections_is_how_many_it_keeps_for_reuse(fake):
