@@ -1,6 +1,42 @@
-"""MCP: the hub that owns client sessions for the configured servers, and the site's own servers."""
+"""MCP: the hub that owns client sessions for the configured servers, and the site's own servers.
 
-from chat.tools.hub import close_hub, get_hub, reset_hub, set_hub
+The hub (and with it the MCP SDK, about 0.9 s of imports) loads at its first use, not at `django.setup()`:
+`manage.py` commands and settings checks never touch it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chat.tools.hub import Hub
+
+
+def get_hub() -> Hub:
+    """The process's hub, built once from settings."""
+    from chat.tools import hub
+
+    return hub.get_hub()
+
+
+def set_hub(new: Hub | None) -> Hub | None:
+    """Install a hub (tests) and return the previous one; None makes the next get_hub() rebuild from settings."""
+    from chat.tools import hub
+
+    return hub.set_hub(new)
+
+
+def reset_hub() -> None:
+    """Forget the hub so the next turn reads settings again. Await close_hub() first to stop its sessions."""
+    if "chat.tools.hub" in sys.modules:  # never loaded: nothing to forget
+        sys.modules["chat.tools.hub"].reset_hub()
+
+
+async def close_hub() -> None:
+    """Close the current hub's sessions, if a hub was built."""
+    if "chat.tools.hub" in sys.modules:
+        await sys.modules["chat.tools.hub"].close_hub()
 
 
 def check_configuration() -> None:
