@@ -3,7 +3,8 @@
 Each example opens a logged-in socket, sends one to three frames, then a ping, and reads up to its
 pong. It must hold: no internal_error, no error or traceback in the server's log, the socket
 still answers, and every message.send that was not refused is stored exactly once (a refused one
-not at all). FUZZ_EXAMPLES sets the count (2,000 by default; `make fuzz` runs 20,000).
+not at all). FUZZ_EXAMPLES sets the count (2,000 by default; `make fuzz` runs 20,000), run as two
+tests of half as many each (independent random examples), so two xdist workers share them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tests.support.socket import communicator, session_cookie
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
+PARTS = 2
 TYPES = ["message.send", "generation.stop", "conversation.open", "tool.confirm", "ping"]
 OWN, OTHERS = "<own conversation>", "<someone else's conversation>"
 
@@ -153,14 +155,15 @@ async def target(user, other_user, settings) -> AsyncIterator[Target]:
     await _turns_done()
 
 
+@pytest.mark.parametrize("part", range(PARTS))
 @settings(
-    max_examples=EXAMPLES,
+    max_examples=-(-EXAMPLES // PARTS),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(generated=st.lists(frames, min_size=1, max_size=3))
-async def test_fuzzed_frames_never_break_the_socket_or_store_twice(target, caplog, generated):
+async def test_fuzzed_frames_never_break_the_socket_or_store_twice(part, target, caplog, generated):
     caplog.clear()
     nonce = f"end-{next(_unique)}"
     comm = await target.socket()
