@@ -11,9 +11,11 @@ PORT ?= 8000
 SCALEOUT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatsite
 SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/14
 # pytest-xdist workers for tests/ (the unit, integration and scale-out passes): one per core by default;
-# `make test PYTEST_WORKERS=0` runs them in one process. The browser suite stays in one process: two
-# Chromiums and two daphnes on two cores made its timing tests flaky for a minute's gain.
+# `make test PYTEST_WORKERS=0` runs them in one process. The browser suite runs in two workers, each with
+# its own daphne, database and Chromium (`make test E2E_WORKERS=0` for one process): it waits more than it
+# computes, and two took it from 144 s to 114 s on two cores (docs/testing.md).
 PYTEST_WORKERS ?= auto
+E2E_WORKERS ?= 2
 
 .PHONY: dashboard prometheus fuzz run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser speech venv lint bench bench-relay bench-documents perf clean
 
@@ -70,7 +72,7 @@ test-integration: venv
 	$(BIN)/pytest tests/integration -q -n $(PYTEST_WORKERS)
 
 test-e2e: venv browser
-	$(BIN)/pytest e2e -q
+	$(BIN)/pytest e2e -q -n $(E2E_WORKERS)
 
 # The integration suite again on PostgreSQL and Redis, as a scaled-out deployment runs.
 test-scaleout: venv
@@ -87,7 +89,7 @@ fuzz: venv
 
 # The browser suite five times in a row, no retries: a flaky test fails this.
 e2e-repeat: venv browser
-	@for run in 1 2 3 4 5; do echo "e2e run $$run/5"; $(BIN)/pytest e2e -q || exit 1; done
+	@for run in 1 2 3 4 5; do echo "e2e run $$run/5"; $(BIN)/pytest e2e -q -n $(E2E_WORKERS) || exit 1; done
 
 # A Chromium for the browser suite: CHROMIUM_PATH, Debian's /usr/bin/chromium, or Playwright's own. As root with
 # apt-get, Debian's chromium-headless-shell too: headless runs use it (playwright.config.py), at about two thirds
