@@ -29,14 +29,14 @@ def set_hub(new: Hub | None) -> Hub | None:
 
 def reset_hub() -> None:
     """Forget the hub so the next turn reads settings again. Await close_hub() first to stop its sessions."""
-    if "chat.tools.hub" in sys.modules:  # never loaded: nothing to forget
-        sys.modules["chat.tools.hub"].reset_hub()
+    if (hub := sys.modules.get("chat.tools.hub")) is not None:  # never loaded: nothing to forget
+        hub.reset_hub()
 
 
 async def close_hub() -> None:
     """Close the current hub's sessions, if a hub was built."""
-    if "chat.tools.hub" in sys.modules:
-        await sys.modules["chat.tools.hub"].close_hub()
+    if (hub := sys.modules.get("chat.tools.hub")) is not None:
+        await hub.close_hub()
 
 
 def check_configuration() -> None:
