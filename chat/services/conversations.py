@@ -53,8 +53,8 @@ def _usable_personas(owner: Any, persona_ids: list[int] | None) -> list[Persona]
 
 
 
-def _add_participants(conversation: Conversation, chosen: list[Persona]) -> None:
-    Participant.objects.bulk_create(
+def _add_participants(conversation: Conversation, chosen: list[Persona]) -> list[Participant]:
+    return Participant.objects.bulk_create(
         Participant(
             conversation=conversation, persona=persona, position=position, name=persona.name,
             system_prompt=persona.system_prompt, provider=persona.provider, model=persona.model,

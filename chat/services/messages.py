@@ -18,6 +18,14 @@ def _next_seq(conversation_id: int) -> int:
 
 
 
+def first_message_create(*, conversation_id: int, role: str, **fields: Any) -> Message:
+    """The first message of a conversation created in the caller's transaction: seq 1, no parent, and no lock
+    or read, since nobody sees the conversation before that commit. The caller makes it the leaf (its reply
+    `after` it does), so the conversation's row is not updated here."""
+    return Message.objects.create(conversation_id=conversation_id, seq=1, role=role, parent_id=None, **fields)
+
+
+
 def message_create(*, conversation_id: int, role: str, after: Message | None = None, **fields: Any) -> Message:
     """Append a message to the shown branch, with the next sequence number; it becomes the branch's leaf.
 

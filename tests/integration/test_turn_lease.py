@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat import services
@@ -84,3 +88,28 @@ def test_a_late_renewal_of_a_turn_running_in_this_process_is_not_taken_for_a_dea
     assert services.turn_sweep(alive=[late.pk]) == []
     assert Message.objects.filter(conversation=late, status="streaming").count() == 2
     assert len(services.turn_sweep()) == 2
+
+
+def test_a_new_conversations_first_message_and_its_reply_are_stored_in_seven_statements(user):
+    """A send into a new conversation is one transaction that every reply's first delta waits for, and under a
+    burst the sends queue on one database thread: its statements are counted here (besides BEGIN and COMMIT).
+    The conversation is made in that transaction, so its first message needs no savepoint, lock, seq read or
+    leaf read (thirteen statements before)."""
+    with CaptureQueriesContext(connection) as captured:
+        accepted = services.message_accept(  # as a socket's send calls it (chat/turns/lifecycle.py)
+            owner=user, conversation_id=None, text="next", client_id="first", token="token-first",
+            lease_seconds=settings.CHAT_TURN_LEASE_SECONDS, max_replies=settings.CHAT_MAX_CONCURRENT_REPLIES,
+        )
+    statements = [q["sql"] for q in captured.captured_queries if not re.match(r"(BEGIN|COMMIT)\b", q["sql"])]
+
+    assert accepted.outcome is Outcome.CREATED
+    assert len(statements) == 7, "\n".join(statements)
+    question, reply = Message.objects.filter(conversation=accepted.conversation).order_by("seq")
+    assert (question.seq, question.parent_id, question.role, question.content) == (1, None, "user", "next")
+    assert (reply.seq, reply.parent_id, reply.role, reply.status) == (2, question.pk, "assistant", "streaming")
+    assert Conversation.objects.get(pk=accepted.conversation.pk).shown_leaf_id == reply.pk
+    # and the conversation's next message follows the reply, as any later one does
+    services.message_update(message_id=reply.pk, status="complete", content="done")
+    services.turn_lease_release(conversation_id=accepted.conversation.pk, token="token-first")
+    follow_up = accept(user, accepted.conversation, "second")
+    assert (follow_up.message.seq, follow_up.message.parent_id, follow_up.reply.seq) == (3, reply.pk, 4)
