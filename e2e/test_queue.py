@@ -1,12 +1,16 @@
 """A message sent while a reply is written waits in a queue, shown as queued, and goes when the reply ends;
-a queued message can be removed and is then never sent. Also "Jump to latest" for a person reading back."""
+one sent while the page has no connection waits the same way and goes when it connects; a queued message
+can be removed and is then never sent. Also "Jump to latest" for a person reading back."""
 
 from __future__ import annotations
+
+import re
 
 from playwright.sync_api import expect
 
 from chat.models import Message
 from e2e.pages.chat_page import ChatPage
+from e2e.pages.socket_tap import SocketTap
 from tests.support.fake_llm_server import Hold, text_reply
 
 
@@ -36,6 +40,35 @@ def test_a_message_sent_during_a_reply_is_queued_then_sent_after_it(chat: ChatPa
     expect(chat.messages.locator(".message-body")).to_have_text(["first question", "First answer.", "second question", "Second answer."])
     assert stored("user") == ["first question", "second question"]
     assert stored("assistant") == ["First answer.", "Second answer."]
+
+
+def test_a_message_sent_while_the_page_has_no_connection_waits_and_goes_when_it_connects(
+    chat: ChatPage, fake_llm
+) -> None:
+    tap = SocketTap()
+    chat.page.route_web_socket(re.compile(r"/ws/chat/$"), tap)
+    chat.page.reload()
+    chat.expect_connected()
+    fake_llm.script(text_reply("Sent once connected."))
+    tap.refuse_new = True  # however slow this machine, the page cannot reconnect before the message is queued
+    tap.drop(0)
+    expect(chat.connection).to_contain_text("Disconnected")
+
+    chat.send("typed while disconnected")
+    queued = chat.messages.filter(has_text="typed while disconnected")
+    expect(queued).to_have_attribute("data-status", "queued")
+    expect(queued).to_contain_text("Queued: sent when connected.")
+    expect(chat.composer).to_have_value("")
+    assert stored("user") == [] and len(fake_llm.requests) == 0
+    assert not [frame for frame in tap.sent(0) if frame["type"] == "message.send"]
+
+    tap.refuse_new = False
+    # the page's next attempt, after its back-off (1 s, then 2 s, then 4 s, each +-20%)
+    expect(chat.connection).to_have_text("Connected", timeout=10_000)
+    expect(chat.body(chat.last_assistant())).to_have_text("Sent once connected.")
+    expect(chat.by_role("user")).to_have_count(1)
+    expect(chat.by_role("user")).to_have_attribute("data-status", "complete")
+    assert stored("user") == ["typed while disconnected"]
 
 
 def test_a_queued_message_can_be_removed_and_is_never_sent(chat: ChatPage, fake_llm) -> None:

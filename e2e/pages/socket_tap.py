@@ -21,8 +21,14 @@ class SocketTap:
         # Page frames for which this says True wait in `held` until `release_held()` sends them all at once.
         self.hold_from_page: Callable[[dict[str, Any]], bool] | None = None
         self.held: list[tuple[WebSocketRoute, str | bytes]] = []
+        # While True, a new socket the page opens is closed at once (1006), never connected: the page stays
+        # disconnected, retrying, as when the server cannot be reached.
+        self.refuse_new = False
 
     def __call__(self, page_side: WebSocketRoute) -> None:
+        if self.refuse_new:
+            page_side.close(code=1006)
+            return
         server_side = page_side.connect_to_server()
         sent: list[dict[str, Any]] = []
 

@@ -173,6 +173,9 @@
     // Messages sent while the socket dropped are resent with their client id; the server dedupes.
     // (A voice message has no frame to resend: its audio went with the socket.)
     state.pending.forEach((entry) => entry.frame && sendFrame(entry.frame));
+    // Messages queued while there was no socket: in a conversation, `conversation.opened` says whether a
+    // reply is still being written first (setBusy sends them after it); a new chat has none.
+    if (!state.conversationId) sendQueued();
   }
 
   function onClose(socket, event) {
@@ -203,7 +206,7 @@
 
   function updateControls() {
     const empty = dom.input.value.trim() === "";
-    dom.send.disabled = empty || !connected(); // while a reply is written, Send queues (below)
+    dom.send.disabled = empty; // while a reply is written or the socket is down, Send queues (below)
     dom.stop.hidden = !state.busy;
     dom.stop.disabled = !connected();
     page.voice.updateControls();
@@ -223,9 +226,9 @@
 
   function submitMessage() {
     const text = dom.input.value;
-    if (!text.trim() || !connected()) return;
+    if (!text.trim()) return;
     dom.input.value = "";
-    if (state.busy) queueMessage(text);
+    if (state.busy || !connected()) queueMessage(text);
     else sendText(text);
     updateControls();
   }
@@ -241,13 +244,14 @@
     setBusy(true);
   }
 
-  // --- queue: a message sent while a reply is written waits for the reply's end -----------------
+  // --- queue: a message sent while a reply is written, or while the socket is down, waits --------
 
   function queueMessage(text) {
     const item = renderMessage("user", null, "queued");
     item.body.textContent = text;
     const entry = { text: text, el: item.el };
-    const note = el("p", { class: "message-queued" }, "Queued: sent when the reply finishes. ");
+    const why = state.busy ? "Queued: sent when the reply finishes. " : "Queued: sent when connected. ";
+    const note = el("p", { class: "message-queued" }, why);
     const remove = el("button", { type: "button", class: "button button-quiet", "aria-label": "Remove queued message" }, "Remove");
     remove.addEventListener("click", () => {
       state.queue = state.queue.filter((queued) => queued !== entry);
