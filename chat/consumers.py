@@ -144,7 +144,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             assert conversation is not None and message is not None
             await self._follow(conversation.pk)
             if accepted.created_conversation:
-                participants = await database_sync_to_async(selectors.participants_brief)(conversation_id=conversation.pk)
+                participants = selectors.participants_shown(accepted.participants)  # the send made them: no read
                 await self._send({
                     "type": "conversation.created", "conversation_id": conversation.pk,
                     "title": conversation.title, "client_id": client_id, "participants": participants,

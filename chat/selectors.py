@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import BooleanField, Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
@@ -147,7 +149,12 @@ PARTICIPANT_COLOURS = 6  # chat.css has .participant-0 … .participant-5
 
 def participants_brief(*, conversation_id: int) -> list[dict[str, object]]:
     """A conversation's participants as frames and pages show them."""
+    return participants_shown(participant_list(conversation_id=conversation_id))
+
+
+def participants_shown(participants: Iterable[Participant]) -> list[dict[str, object]]:
+    """Participants already read (a send that made their conversation has them) as frames and pages show them."""
     return [
         {"id": p.pk, "name": p.name, "persona_id": p.persona_id, "colour": p.pk % PARTICIPANT_COLOURS}
-        for p in participant_list(conversation_id=conversation_id)
+        for p in participants
     ]

@@ -15,7 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from chat import branches, personas, selectors
-from chat.models import Audio, Conversation, Message
+from chat.models import Audio, Conversation, Message, Participant
 from chat.services.audio import AudioFile, _audio_store, _forget_files
 from chat.services.conversations import _add_participants, _title_from, _usable_personas
 from chat.services.errors import Invalid
@@ -33,6 +33,7 @@ class Accepted:
     created_conversation: bool = False
     token: str = ""  # the lease the new turn holds (CREATED only)
     speakers: tuple[personas.Speaker, ...] = ()  # who answers, in order (CREATED only); the first writes `reply`
+    participants: tuple[Participant, ...] = ()  # the conversation's, in order (CREATED only)
     # Set when the shown branch changed (an edit, a regenerated reply): messages after this seq were replaced.
     after_seq: int | None = None
 
@@ -123,7 +124,7 @@ def _accept(
         participant_id=speakers[0].participant_id, speaker=speakers[0].name, after=message,
     )
     return Accepted(Outcome.CREATED, conversation, message, reply, created_conversation=conversation_id is None,
-                    token=token, speakers=tuple(speakers), after_seq=after_seq)
+                    token=token, speakers=tuple(speakers), participants=tuple(participants), after_seq=after_seq)
 
 
 

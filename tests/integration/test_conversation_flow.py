@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import services
+from chat import selectors, services
 from chat.models import Message
 from tests.support import wire
 from tests.support.api import bearer_client, post
@@ -176,6 +176,10 @@ async def test_participants_are_chosen_when_a_conversation_starts_over_the_socke
         await send(tab, "message.send", client_id="c2", text="again", conversation_id=cid, persona_ids=[ada])
         refused = await receive_frame(tab, "error")
     assert speakers(frames, "assistant.completed") == ["Ada", "Bo"]
+    # the send that made the conversation announces its participants as any later read shows them
+    announced = of_type(frames, "conversation.created")[0]["participants"]
+    assert [p["name"] for p in announced] == ["Ada", "Bo"]
+    assert announced == await database_sync_to_async(selectors.participants_brief)(conversation_id=cid)
     assert (refused["code"], refused["client_id"]) == ("invalid_frame", "c2")
     assert "chosen when a conversation starts" in refused["message"]
     assert len(await stored(cid)) == 3
