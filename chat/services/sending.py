@@ -111,7 +111,7 @@ def _accept(
         participants = list(conversation.participants.all())
     after_seq = _branch_for_edit(conversation.pk, edit_of) if edit_of is not None else None
     recording = _audio_store(conversation.pk, audio, saved) if audio is not None else None
-    # A conversation made above has no message yet: its first needs no lock or read (6 fewer statements).
+    # A conversation made above has no message yet: its first needs no savepoint, lock or read (5 statements).
     create = first_message_create if conversation_id is None else message_create
     message = create(
         conversation_id=conversation.pk, role=Message.Role.USER, content=text, client_id=client_id, audio=recording
