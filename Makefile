@@ -46,11 +46,13 @@ $(STAMP): $(RUN_STAMP) requirements.txt requirements-dev.txt
 		echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')"; } > $@.tmp && mv $@.tmp $@
 	@echo "Wrote $@ for local development: DEBUG on and a generated SECRET_KEY"
 
+# `python -m daphne`, not the `daphne` script: a calculator worker (chat/offloop.py, spawned) re-runs the
+# parent's main script, and daphne's imports all of Twisted first (docs/operations.md, "Starting daphne").
 run: $(RUN_STAMP) .env speech
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py ensure_demo_user
 	@echo "Open http://$(HOST):$(PORT)/ and log in with the demo account above."
-	DEBUG=true $(BIN)/daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
+	DEBUG=true $(BIN)/python -m daphne -b $(HOST) -p $(PORT) chatsite.asgi:application
 
 # Every suite, each in its own pytest process (async and Playwright tests cannot share one);
 # runs them all, prints each one's time and the total, and fails if any failed.

@@ -55,7 +55,8 @@ async def test_a_server_that_calculated_exits_and_leaves_no_calculator_worker_be
 ):
     """The calculator runs in a pool of worker processes (chat/offloop.py) that wait for work forever.
     multiprocessing's exit handler joined them, so a daphne that had calculated never exited on SIGTERM;
-    and a daphne killed outright left them behind as orphans."""
+    and a daphne killed outright left them behind as orphans. A worker also starts without daphne's server
+    code: under the `daphne` script it re-ran it, Twisted and zope.interface included, before its first call."""
     env = offline_site_env(CHAT_SHUTDOWN_SECONDS="2")
     server = start_daphne(env, tmp_path)
     try:
@@ -65,6 +66,7 @@ async def test_a_server_that_calculated_exits_and_leaves_no_calculator_worker_be
             await send_message(ws, "what is 12*7")
             await receive(ws, "turn.finished", seen=seen)
         workers = _children(server.process.pid)
+        with_server_code = [pid for pid in workers if _maps_zope_interface(pid)]
         signalled = time.monotonic()
         server.process.send_signal(signal_number)
         try:
@@ -81,9 +83,15 @@ async def test_a_server_that_calculated_exits_and_leaves_no_calculator_worker_be
         server.stop(grace=1)
     assert any(f.get("type") == "tool.finished" for f in seen), "the demo model did not use the calculator"
     assert workers, "no calculator worker process was started"
+    assert with_server_code == [], "a calculator worker loaded daphne's server code (Twisted's zope.interface)"
     expected = 0 if signal_number == signal.SIGTERM else -signal.SIGKILL
     assert returncode == expected and exited_after < 7, f"exit {returncode} after {exited_after:.1f} s\n{server.log_tail()[-2000:]}"
     assert [pid for pid in workers if _alive(pid)] == [], "calculator workers outlived the server"
+
+
+def _maps_zope_interface(pid: int) -> bool:
+    """Whether the process has zope.interface's C extension loaded, which Twisted imports: daphne's server code."""
+    return "zope" in Path(f"/proc/{pid}/maps").read_text()
 
 
 def _children(pid: int) -> list[int]:

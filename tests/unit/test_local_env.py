@@ -46,3 +46,12 @@ def test_the_dotenv_make_writes_makes_manage_py_check_pass_and_is_not_rewritten(
 
 def test_dotenv_is_git_ignored():
     assert ".env" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_make_run_starts_daphne_as_a_module_as_the_suites_do():
+    """The `daphne` script makes a spawned calculator worker re-run it, importing Twisted before the first
+    calculation (docs/operations.md, "Starting daphne"; the worker itself is checked in test_shutdown.py)."""
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "run"], cwd=REPO, capture_output=True, text=True,
+                         timeout=60, check=True)
+    started = [line for line in dry.stdout.splitlines() if "daphne" in line and "chatsite.asgi:application" in line]
+    assert len(started) == 1 and " -m daphne " in started[0], dry.stdout
