@@ -58,6 +58,7 @@ def test_a_message_sent_while_the_page_has_no_connection_waits_and_goes_when_it_
     queued = chat.messages.filter(has_text="typed while disconnected")
     expect(queued).to_have_attribute("data-status", "queued")
     expect(queued).to_contain_text("Queued: sent when connected.")
+    expect(queued.get_by_role("button", name="Edit message")).to_be_hidden()  # it has no seq to edit yet
     expect(chat.composer).to_have_value("")
     assert stored("user") == [] and len(fake_llm.requests) == 0
     assert not [frame for frame in tap.sent(0) if frame["type"] == "message.send"]
