@@ -24,7 +24,7 @@ venv: $(STAMP)
 # uv installs the pinned requirements in about 5 s where pip takes about 50 s, most of them compiling every
 # module of every package to bytecode up front (Python compiles what is imported, once, on first use). pip,
 # without the up-front compile, is the fallback wherever uv cannot be installed or cannot install.
-install = { $(BIN)/python -m pip install --quiet --disable-pip-version-check uv >/dev/null 2>&1 \
+install = { { test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv >/dev/null 2>&1; } \
 	&& $(BIN)/uv pip install --quiet --python $(BIN)/python $(1); } \
 	|| $(BIN)/python -m pip install --quiet --no-compile $(1)
 
