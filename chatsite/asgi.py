@@ -27,6 +27,7 @@ from chatsite.daphne_options import (  # noqa: E402
     expose_send_buffer,
     release_unsent_data_on_close,
 )
+from chatsite.http_threads import ReusedThreads  # noqa: E402
 from chatsite.origin import SameOriginValidator  # noqa: E402
 
 close_failed_connections_cleanly()
@@ -35,7 +36,9 @@ expose_send_buffer()
 
 application = ProtocolTypeRouter(
     {
-        "http": ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app,
+        "http": ReusedThreads(
+            ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app, settings.HTTP_THREADS
+        ),
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

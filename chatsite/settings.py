@@ -223,6 +223,12 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # Daphne serves static files itself when this is on (development, the e2e suite); else a proxy does.
 SERVE_STATIC = env.bool("SERVE_STATIC", default=DEBUG)
+# HTTP requests' synchronous work (the ORM, sync views, password hashing) runs on this many long-lived threads
+# per process, each keeping its database connection (chatsite/http_threads.py); Django's default was a new
+# thread, and so a new connection, for every request.
+HTTP_THREADS = env.int("HTTP_THREADS", default=4)
+if HTTP_THREADS < 1:
+    raise ImproperlyConfigured(f"HTTP_THREADS must be at least 1, not {HTTP_THREADS}.")
 
 # One line per event with the conversation, turn and request ids where they apply (chat/logcontext.py);
 # LOG_FORMAT=json for JSON lines. Exception messages only with LOG_MESSAGE_TEXT=true (they may quote messages).

@@ -46,11 +46,11 @@ async def thread_connections_closed_at_the_end(django_db_setup: None, django_db_
     """ORM calls from async code keep a persistent connection (CONN_MAX_AGE) on channels' database
     thread; close it before the test database is dropped, which PostgreSQL refuses while it is open.
 
-    Other threads keep theirs too: the API's synchronous parts run in asgiref's thread pool, and each
-    of its threads holds a connection of its own (21 on PostgreSQL after test_streaming.py and
-    test_websocket.py alone). Nothing can close another thread's connection, so on PostgreSQL the
-    session ends them from the server side, which is what the warning "database ... is being accessed
-    by other users" at teardown was about."""
+    Other threads keep theirs too: HTTP requests through the ASGI application run their synchronous
+    parts on HTTP_THREADS long-lived threads (chatsite/http_threads.py), each with a connection of its
+    own. Nothing can close another thread's connection, so on PostgreSQL the session ends them from the
+    server side, which is what the warning "database ... is being accessed by other users" at teardown
+    was about."""
     yield
     with django_db_blocker.unblock():
         await database_sync_to_async(connections.close_all)()

@@ -287,12 +287,16 @@ def test_channel_capacity_and_the_redis_and_pool_settings_reach_what_they_config
     assert pooled["database"]["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 10}
 
 
-def test_a_database_pool_without_postgresql_stops_the_start_naming_it(tmp_path):
+@pytest.mark.parametrize(("variables", "message"), [
+    ({"DATABASE_POOL": "true"}, "DATABASE_POOL needs a PostgreSQL DATABASE_URL."),
+    ({"HTTP_THREADS": "0"}, "HTTP_THREADS must be at least 1, not 0."),
+], ids=["a database pool without postgresql", "no thread for http requests"])
+def test_a_setting_that_cannot_work_stops_the_start_naming_it(variables, message, tmp_path):
     script = "import chatsite.settings"
-    env = bare_environment(SECRET_KEY="settings-test", ALLOWED_HOSTS="x", DATABASE_POOL="true")
+    env = bare_environment(SECRET_KEY="settings-test", ALLOWED_HOSTS="x", **variables)
     done = subprocess.run([sys.executable, "-c", script], cwd=settings_checkout(tmp_path), env=env,
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0 and "ImproperlyConfigured: DATABASE_POOL needs a PostgreSQL DATABASE_URL." in done.stderr
+    assert done.returncode != 0 and f"ImproperlyConfigured: {message}" in done.stderr
 
 
 # Production defaults: the value each documented setting takes with no variable set (docs/configuration.md,
@@ -346,6 +350,7 @@ DOCUMENTED_DEFAULTS = {
     "HTTPS": False,
     "SECURE_SSL_REDIRECT": False,
     "SERVE_STATIC": False,
+    "HTTP_THREADS": 4,
     "CSRF_TRUSTED_ORIGINS": [],
     "CORS_ALLOWED_ORIGINS": [],
     "AXES_FAILURE_LIMIT": 5,
