@@ -17,7 +17,7 @@ SCALEOUT_REDIS_URL ?= redis://127.0.0.1:6379/14
 PYTEST_WORKERS ?= auto
 E2E_WORKERS ?= 2
 
-.PHONY: dashboard prometheus fuzz run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser speech venv lint bench bench-relay bench-documents perf clean
+.PHONY: dashboard prometheus fuzz run test test-unit-and-integration test-unit test-integration test-e2e test-scaleout e2e-repeat browser speech venv lint bench bench-relay bench-http bench-documents perf clean
 
 venv: $(STAMP)
 
@@ -133,6 +133,10 @@ bench: venv
 # N concurrent streamed replies through the site vs a bare channels relay (3-6 min; RELAY_ARGS=--quick ~2 min).
 bench-relay: venv
 	$(BIN)/python bench/relay.py $(RELAY_ARGS)
+
+# HTTP API requests as ratios to /healthz, and the PostgreSQL connections they open (about 1 min).
+bench-http: venv
+	$(BIN)/python bench/http_requests.py $(HTTP_BENCH_ARGS)
 
 # A ~5 MB PDF uploaded vs extracted in-process, and 50 replies over SSE vs over the socket (about 1 min).
 bench-documents: venv
