@@ -177,6 +177,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise ClientError(ErrorCode.NOT_FOUND, "No such conversation.", client_id)
         if accepted.outcome is Outcome.BUSY:
             raise ClientError(ErrorCode.BUSY, "A reply is still being written; stop it or wait.", client_id)
+        if accepted.outcome is Outcome.CLIENT_ID_USED:
+            raise ClientError(ErrorCode.CLIENT_ID_USED, services.used_elsewhere("client_id", accepted), client_id)
 
     # --- versions and branches: regenerate, switch (chat/branches.py) ---------------------------------
 

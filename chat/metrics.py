@@ -58,7 +58,8 @@ REGENERATIONS = Counter(
 MESSAGE_SENDS = Counter(
     "chat_message_sends",
     "Messages sent (socket or API) that reached the turn engine, by outcome: created, resent (a resend "
-    "de-duplicated), busy, not_found, too_many_replies.",
+    "de-duplicated), client_id_used (a client id of the person's message in another conversation), busy, "
+    "not_found, too_many_replies.",
     ["outcome"],
 )
 RATE_LIMITED = Counter(

@@ -16,6 +16,7 @@ class ErrorCode:
     BINARY_NOT_SUPPORTED = "binary_not_supported"
     NOT_FOUND = "not_found"
     BUSY = "busy"
+    CLIENT_ID_USED = "client_id_used"
     RATE_LIMITED = "rate_limited"
     NOT_STREAMING = "not_streaming"
     UNSUPPORTED_AUDIO = "unsupported_audio"

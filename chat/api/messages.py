@@ -53,7 +53,8 @@ async def get_message(request: HttpRequest, conversation_id: int, seq: int) -> M
 
 IDEMPOTENCY_HELP = (
     "Your id for this message (1-64 of A-Z a-z 0-9 _ . : -), the socket's client_id. Sending the same key "
-    "again answers 200 with the first result and starts nothing."
+    "again answers 200 with the first result and starts nothing; a key of a message in another conversation is "
+    "422 client_id_used."
 )
 SEND_RESPONSES = {202: SendOut, 200: SendOut}
 IDEMPOTENCY_KEY = Header(None, alias="Idempotency-Key", description=IDEMPOTENCY_HELP)
@@ -111,6 +112,8 @@ def refuse_unless_accepted(accepted: Accepted) -> None:
         raise Problem(404, "No such conversation.")
     if accepted.outcome is Outcome.BUSY:
         raise Problem(409, "A reply is still being written in this conversation; stop it or wait.", code="busy")
+    if accepted.outcome is Outcome.CLIENT_ID_USED:
+        raise Problem(422, services.used_elsewhere("Idempotency-Key", accepted), code="client_id_used")
     if accepted.outcome is Outcome.TOO_MANY_REPLIES:
         limit = settings.CHAT_MAX_CONCURRENT_REPLIES
         raise Problem(429, f"You already have {limit} replies being written; wait for one to finish.",

@@ -28,7 +28,14 @@ from chat.services.personas import (
     persona_update,
     personas_ensure_builtin,
 )
-from chat.services.sending import Accepted, Switched, branch_switch, message_accept, reply_regenerate
+from chat.services.sending import (
+    Accepted,
+    Switched,
+    branch_switch,
+    message_accept,
+    reply_regenerate,
+    used_elsewhere,
+)
 from chat.services.tokens import (
     TOKEN_PREFIX,
     api_token_authenticate,
@@ -68,4 +75,5 @@ __all__ = [
     "turn_lease_release",
     "turn_leases_renew",
     "turn_sweep",
+    "used_elsewhere",
 ]

@@ -47,7 +47,8 @@ def message_accept(
     """Store the person's message, claim the conversation for its reply and create that reply, in one transaction.
 
     The claim is a conditional UPDATE, so two sends at the same instant (on any process) give one
-    CREATED and one BUSY. A resent client id is RESENT whatever the conversation is doing. A voice
+    CREATED and one BUSY. A resent client id is RESENT whatever the conversation is doing; one that names
+    the person's message in another conversation is CLIENT_ID_USED, and nothing is stored. A voice
     message's `audio` (the recording) is stored with it, in the same transaction; a rollback deletes its file.
     `edit_of` names the seq of a message of the person's, on the shown branch, that this text is a new
     version of: the new message follows the original's parent, and the original stays as an earlier branch.
@@ -65,7 +66,7 @@ def message_accept(
         earlier = _earlier(owner, conversation_id, client_id)
         if earlier is None:
             raise
-        return Accepted(Outcome.RESENT, earlier.conversation, earlier)
+        return earlier
     except BaseException:
         _forget_files(saved)
         raise
@@ -82,7 +83,7 @@ def _accept(
         return Accepted(Outcome.NOT_FOUND)
     earlier = _earlier(owner, conversation_id, client_id)
     if earlier is not None:
-        return Accepted(Outcome.RESENT, earlier.conversation, earlier)
+        return earlier
     if not 1 <= rounds <= settings.CHAT_MAX_DISCUSSION_ROUNDS:
         raise Invalid("rounds", f"Rounds must be from 1 to {settings.CHAT_MAX_DISCUSSION_ROUNDS}.")
     if edit_of is not None and conversation_id is None:
@@ -103,9 +104,7 @@ def _accept(
             turn_token=token, turn_lease_until=until, updated_at=now
         ):
             earlier = _earlier(owner, conversation_id, client_id)  # it may have committed while we waited
-            if earlier is not None:
-                return Accepted(Outcome.RESENT, earlier.conversation, earlier)
-            return Accepted(Outcome.BUSY)
+            return earlier or Accepted(Outcome.BUSY)
         _interrupt(conversation_id)  # a lease that expired left its reply streaming
         conversation = Conversation.objects.get(pk=conversation_id)
         participants = list(conversation.participants.all())
@@ -233,5 +232,22 @@ def _replies_being_written(owner: Any, now: Any) -> int:
 
 
 
-def _earlier(owner: Any, conversation_id: int | None, client_id: str) -> Message | None:
-    return selectors.user_message_sent(owner=owner, conversation_id=conversation_id, client_id=client_id)
+def used_elsewhere(name: str, accepted: Accepted) -> str:
+    """What a CLIENT_ID_USED refusal says, on the socket (`name` "client_id") and the API ("Idempotency-Key")."""
+    assert accepted.message is not None and accepted.conversation is not None
+    return (f"{name} {accepted.message.client_id!r} already names your message in conversation "
+            f"{accepted.conversation.pk}; a new message needs a new {name}.")
+
+
+def _earlier(owner: Any, conversation_id: int | None, client_id: str) -> Accepted | None:
+    """RESENT when the person's message under this client id is in the conversation named (any, for a new
+    conversation); CLIENT_ID_USED when it is in another one: a client id names one message of the person's,
+    so reusing it elsewhere is refused rather than stored twice. None for a client id not used yet."""
+    earlier = selectors.user_message_sent(owner=owner, conversation_id=None, client_id=client_id)
+    if earlier is None or conversation_id is None or earlier.conversation_id == conversation_id:
+        return Accepted(Outcome.RESENT, earlier.conversation, earlier) if earlier else None
+    # Rows stored twice before this check existed: the one in the conversation named is the resend.
+    here = selectors.user_message_sent(owner=owner, conversation_id=conversation_id, client_id=client_id)
+    if here is not None:
+        return Accepted(Outcome.RESENT, here.conversation, here)
+    return Accepted(Outcome.CLIENT_ID_USED, earlier.conversation, earlier)

@@ -149,6 +149,37 @@ async def test_a_repeated_idempotency_key_returns_the_first_result_and_starts_no
     assert await database_sync_to_async(Conversation.objects.filter(owner=user).count)() == 1
 
 
+async def test_an_idempotency_key_of_a_message_in_another_conversation_is_refused_and_stores_nothing(user):
+    """A key is one message's id: sent into another conversation it is refused naming where it is, not stored
+    twice (Schemathesis found it: two user messages of one person under one key, in two conversations)."""
+    client = await bearer_client(user)
+    first = await post(client, "/messages", {"text": "hello"}, **{"Idempotency-Key": "key-1"})
+    other = await post(client, "/messages", {"text": "elsewhere"}, **{"Idempotency-Key": "key-2"})
+    cid, other_id = first.json()["conversation_id"], other.json()["conversation_id"]
+    await turn_done(cid)
+    await turn_done(other_id)
+
+    reused = await post(client, f"/conversations/{other_id}/messages", {"text": "again"}, **{"Idempotency-Key": "key-1"})
+    body = assert_problem(reused, 422, "client_id_used")
+    assert body["detail"] == (f"Idempotency-Key 'key-1' already names your message in conversation {cid}; "
+                              "a new message needs a new Idempotency-Key.")
+    anywhere = await post(client, "/messages", {"text": "again", "conversation_id": other_id},
+                          **{"Idempotency-Key": "key-1"})
+    assert_problem(anywhere, 422, "client_id_used")
+    assert [(m.role, m.client_id) for m in await stored(other_id)] == [("user", "key-2"), ("assistant", "")]
+    assert turns.running_turns() == []
+
+
+@pytest.mark.leaves_broken_history  # one key on two messages, as sends stored it before the check
+async def test_a_key_stored_twice_before_the_check_still_resends_in_the_conversation_named(user):
+    first, second = [await conversation_with_message(user, title) for title in ("one", "two")]  # both "c1"
+    client = await bearer_client(user)
+    for conversation in (first, second):
+        again = await post(client, f"/conversations/{conversation.pk}/messages", {"text": "hi"}, **{"Idempotency-Key": "c1"})
+        assert again.status_code == 200 and again.json()["conversation_id"] == conversation.pk, again.content
+    assert [len(await stored(c.pk)) for c in (first, second)] == [1, 1]
+
+
 async def test_a_send_into_a_busy_conversation_is_409_and_past_the_reply_limit_429(user, settings):
     settings.CHAT_MAX_CONCURRENT_REPLIES = 2
     client = await client_of(user)

@@ -30,7 +30,8 @@ def test_each_kind_of_damage_is_named_with_its_rows(user, other_user):
     add(conversation, 3, "tool", tool_call_id="t1")
     add(conversation, 4, "tool", tool_call_id="t1")
     add(conversation, 6, "assistant", status="streaming")
-    add(services.conversation_create(owner=user, first_text="resent"), 1, "user", client_id="same")
+    resent = services.conversation_create(owner=user, first_text="resent")
+    add(resent, 1, "user", client_id="same")
     add(services.conversation_create(owner=other_user, first_text="theirs"), 1, "user", client_id="same")  # fine
     problems = history_problems()
     assert problems == [
@@ -38,7 +39,7 @@ def test_each_kind_of_damage_is_named_with_its_rows(user, other_user):
         f"conversation {conversation.pk}: #6 assistant is 'streaming', not final",
         f"conversation {conversation.pk}: #2 tool call t1 has 2 tool messages, not 1",
         f"conversation {conversation.pk}: #2 tool call t2 has 0 tool messages, not 1",
-        f"person {user.pk}: client id 'same' on 2 user messages",
+        f"person {user.pk}: client id 'same' on 2 user messages (conversation {conversation.pk} #1, conversation {resent.pk} #1)",
     ]
 
 

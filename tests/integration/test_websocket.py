@@ -160,6 +160,21 @@ async def test_a_resent_first_message_does_not_create_a_second_conversation(user
     assert await database_sync_to_async(user.conversations.count)() == 1
 
 
+async def test_a_client_id_of_a_message_in_another_conversation_is_refused_and_the_socket_goes_on(user):
+    async with connected(user) as comm:
+        first = await run_turn(comm, "first words")
+        client_id, first_id = of_type(first, "message.created")[0]["client_id"], first[-1]["conversation_id"]
+        second_id = (await run_turn(comm, "second words"))[-1]["conversation_id"]
+        await send_message(comm, "again", conversation_id=second_id, client_id=client_id)
+        refused = await receive_frame(comm, "error")
+        await send(comm, "ping")
+        await receive_frame(comm, "pong")
+    assert (refused["code"], refused["client_id"]) == ("client_id_used", client_id)
+    assert refused["message"] == (f"client_id {client_id!r} already names your message in conversation {first_id}; "
+                                  "a new message needs a new client_id.")
+    assert [m.role for m in await stored(second_id)] == ["user", "assistant"]
+
+
 @override_settings(DEMO_TOKEN_DELAY_SECONDS=0.05)
 async def test_stop_keeps_the_partial_reply_and_stores_it_as_stopped(user):
     async with connected(user) as comm:

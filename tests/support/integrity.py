@@ -25,11 +25,14 @@ def history_problems() -> list[str]:
         messages = list(Message.objects.filter(conversation=conversation).order_by("seq"))
         found = _problems(messages) + branches.problems(conversation, messages)
         problems += [f"conversation {conversation.pk}: {p}" for p in found]
-    sent = Counter(
+    sent: dict[tuple[int, str], list[str]] = {}
+    for owner, client_id, conversation_id, seq in (
         Message.objects.filter(role=Message.Role.USER).exclude(client_id="")
-        .values_list("conversation__owner_id", "client_id")
-    )
-    problems += [f"person {owner}: client id {cid!r} on {n} user messages" for (owner, cid), n in sent.items() if n > 1]
+        .values_list("conversation__owner_id", "client_id", "conversation_id", "seq").order_by("pk")
+    ):
+        sent.setdefault((owner, client_id), []).append(f"conversation {conversation_id} #{seq}")
+    problems += [f"person {owner}: client id {cid!r} on {len(where)} user messages ({', '.join(where)})"
+                 for (owner, cid), where in sent.items() if len(where) > 1]
     return problems
 
 
