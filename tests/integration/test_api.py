@@ -149,10 +149,15 @@ async def test_a_repeated_idempotency_key_returns_the_first_result_and_starts_no
     assert await database_sync_to_async(Conversation.objects.filter(owner=user).count)() == 1
 
 
-async def test_an_idempotency_key_of_a_message_in_another_conversation_is_refused_and_stores_nothing(user):
+async def test_an_idempotency_key_of_a_message_in_another_conversation_is_refused_and_stores_nothing(user, other_user):
     """A key is one message's id: sent into another conversation it is refused naming where it is, not stored
-    twice (Schemathesis found it: two user messages of one person under one key, in two conversations)."""
+    twice (Schemathesis found it: two user messages of one person under one key, in two conversations).
+    Another person's key is none of this person's business: the same key is a new message here."""
+    await conversation_with_message(other_user)  # their "c1"
     client = await bearer_client(user)
+    mine = await post(client, "/messages", {"text": "mine"}, **{"Idempotency-Key": "c1"})
+    assert mine.status_code == 202 and mine.json()["created_conversation"], mine.content
+    await turn_done(mine.json()["conversation_id"])
     first = await post(client, "/messages", {"text": "hello"}, **{"Idempotency-Key": "key-1"})
     other = await post(client, "/messages", {"text": "elsewhere"}, **{"Idempotency-Key": "key-2"})
     cid, other_id = first.json()["conversation_id"], other.json()["conversation_id"]
