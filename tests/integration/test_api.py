@@ -14,20 +14,24 @@ from openapi_spec_validator import validate
 
 from chat import services, turns
 from chat.models import ApiToken, Conversation, Message, Persona
-from tests.support.api import API, PROBLEM, ApiClient, assert_problem, bearer_client, client_of, patch, post, token_for
+from tests.support.api import (
+    API,
+    PROBLEM,
+    ApiClient,
+    assert_problem,
+    bearer_client,
+    client_of,
+    patch,
+    post,
+    token_for,
+    turn_done,
+)
 from tests.support.cache import clear_own_cache
 from tests.support.scripted_model import ScriptedModel, probe_hub
 from tests.support.socket import connected, receive_frame, receive_turn, reply_text, send
 from tests.support.stored import leased, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-async def turn_done(conversation_id: int) -> None:
-    """Wait (at most 10 s) for the turn writing a reply in the conversation, if one runs."""
-    for turn in turns.running_turns():
-        if turn.conversation_id == conversation_id and turn.task is not None:
-            await asyncio.wait_for(asyncio.shield(turn.task), 10)
-
 
 @database_sync_to_async
 def conversation_with_message(owner: Any, title: str = "theirs") -> Conversation:

@@ -17,11 +17,10 @@ import pytest
 from channels.testing import HttpCommunicator
 from django.db.backends.signals import connection_created
 
-from chat import turns
 from chat.api import meta
 from chat.models import Message
 from chatsite.asgi import application
-from tests.support.api import API, token_for
+from tests.support.api import API, token_for, turn_done
 from tests.support.socket import session_cookie
 from tests.support.stored import stored
 
@@ -63,9 +62,7 @@ async def send_and_wait_for_the_reply(token: str, text: str) -> int:
     answer = await call(f"{API}/messages", method="POST", body={"text": text}, Authorization=f"Bearer {token}")
     assert answer["status"] == 202, answer
     conversation_id = json.loads(answer["body"])["conversation_id"]
-    for turn in turns.running_turns():
-        if turn.conversation_id == conversation_id and turn.task is not None:
-            await asyncio.wait_for(asyncio.shield(turn.task), 10)
+    await turn_done(conversation_id)
     return conversation_id
 
 

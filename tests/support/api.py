@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.test import AsyncClient
 
-from chat import services
+from chat import services, turns
 
 API = "/api/v1"
 PROBLEM = "application/problem+json"
@@ -28,6 +29,13 @@ class ApiClient(AsyncClient):
 
     def generic(self, *args: Any, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
         return super().generic(*args, headers={**self.always, **(headers or {})}, **kwargs)
+
+
+async def turn_done(conversation_id: int) -> None:
+    """Wait (at most 10 s) for the turn writing a reply in the conversation, if one runs."""
+    for turn in turns.running_turns():
+        if turn.conversation_id == conversation_id and turn.task is not None:
+            await asyncio.wait_for(asyncio.shield(turn.task), 10)
 
 
 async def client_of(user: Any) -> AsyncClient:
