@@ -93,7 +93,7 @@ def measure(label: str, env: dict[str, str], tmp: Path, requests_: int, clients:
     }
     if database:
         time.sleep(1.0)  # allowed-sleep: exited backends' counters reach the statistics within a second
-        api_requests = 2 * 20 + requests_ + per_client * clients + clients * 20
+        api_requests = 20 + requests_ + clients * (20 + per_client)  # timed() sends 20 unmeasured first
         row["sessions_per_100_api_requests"] = round((pg_sessions(database) - sessions_before) * 100 / api_requests, 1)
     return row
 
